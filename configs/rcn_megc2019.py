@@ -1,0 +1,26 @@
+"""Shallow RCN on the MEGC2019 composite, as seed 002 (Xia et al., TIP 2020) sets it up.
+
+Train on a built data set with --config.data.name=megc2019/flow60 once the
+builders are available; the default is the built-in synthetic flow maps.
+"""
+
+from mer_jax.config import base_config
+
+
+def get_config():
+    config = base_config()
+    config.model.name = "rcn"  # also rcn_w, rcn_s, rcn_a and the searched rcn_c, rcn_f, rcn_p (sec. V-C-4)
+    config.model.features = 16  # M = 16 feature maps, the basic setup of sec. V-C
+    config.model.pool_size = 5  # K = 5, 5 x 5 adaptive average pooling (sec. V-C)
+    config.model.recurrent_steps = 3  # "four states in one recurrent layer": 1 feed-forward + 3 recurrent (sec. V-A)
+    config.model.dropout = 0.5  # Dropout 0.5 for each convolutional layer (sec. V-A)
+    config.data.input_shape = (60, 60, 3)  # 60 x 60 flow maps (u, v, strain) (sec. V-C, eq. 2)
+    config.data.num_classes = 3  # negative, positive, surprise (sec. V-B)
+    config.protocol.name = "loso"  # leave-one-subject-out, MEGC2019 (sec. V-B)
+    config.train.learning_rate = 1e-4  # sec. V-A
+    config.train.momentum = 0.9  # sec. V-A
+    config.train.weight_decay = 5e-4  # sec. V-A
+    config.train.epochs = 500  # "maximum iteration number is set to 500" (sec. V-A), read as epochs
+    config.train.batch_size = 64  # not given in the paper; the authors' released code uses 64
+    config.train.loss = "cross_entropy"  # eq. 9 with all sample weights 1
+    return config

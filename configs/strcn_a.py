@@ -1,0 +1,15 @@
+"""STRCN-A (seed 000): the selected pixels of 30 magnified frames, a d2 x T x 3 matrix.
+
+Needs a built appearance data set (e.g. --config.data.name=casme2/strcn_a).
+"""
+
+from mer_jax.config import sibling_config
+
+
+def get_config():
+    config = sibling_config(__file__, "strcn_g")
+    config.model.name = "strcn_a"
+    config.data.name = "casme2/strcn_a"
+    # 64 x 48 faces (sec. IV-A), top p = 30% of the pixels kept (921), T = 30 frames, 3 colour channels.
+    config.data.input_shape = (921, 30, 3)
+    return config

@@ -1,0 +1,28 @@
+"""STRCN-G (seed 000, Xia et al., TMM 2019): onset-apex optical flow, 300 x 245 x 2.
+
+Needs a built flow data set (e.g. --config.data.name=casme2/flow_strcn_g).
+"""
+
+from mer_jax.config import base_config
+
+
+def get_config():
+    config = base_config()
+    config.model.name = "strcn_g"
+    config.model.features = 64  # M: Fig. 5 sweeps it; the text fixes no single value
+    config.model.num_rcls = 4  # RCL2..RCL5 (Table I)
+    config.model.recurrent_steps = 3  # 3 recurrent 3x3 convolutions per RCL (Table I)
+    config.model.dropout = 0.0  # seed 000 uses none
+    config.data.name = "casme2/flow_strcn_g"
+    config.data.input_shape = (245, 300, 2)  # frames resized to 300 x 245 (W x H) before flow (sec. IV-A)
+    config.data.num_classes = 5  # CASME II: happiness, surprise, disgust, repression, others (sec. IV-B)
+    config.protocol.name = "loso"  # LOSO and LOVO (sec. IV-B)
+    config.train.learning_rate = 1e-3  # sec. IV-A
+    config.train.schedule = "exponential"
+    config.train.lr_decay = 0.8  # x0.8 once all mini-batches are traversed (sec. IV-A)
+    config.train.momentum = 0.9  # sec. IV-A
+    config.train.weight_decay = 5e-4  # sec. IV-A
+    config.train.batch_size = 20  # sec. IV-A
+    config.train.epochs = 30  # the paper stops on a loss change below 1e-3; 0.8^30 ~ 1e-3 of the first rate
+    config.train.loss = "balanced"  # multi-class balanced loss (eq. 9-10)
+    return config

@@ -1,0 +1,67 @@
+"""The keys every training configuration has, with their meaning and defaults.
+
+Experiment files in configs/ start from `base_config()` and set what their paper
+fixes, each number with its source. Any key can be overridden on the command
+line: `--config.train.epochs=5`.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import ml_collections
+
+
+def base_config() -> ml_collections.ConfigDict:
+    config = ml_collections.ConfigDict()
+
+    config.model = ml_collections.ConfigDict()
+    config.model.name = "rcn"  # rcn, rcn_w, rcn_s, rcn_a, rcn_c, rcn_f, rcn_p, strcn_a, strcn_g
+    config.model.variant = "paper"  # paper | xia2020_code (the authors' released code)
+    config.model.features = 16  # M, feature maps of every conv layer
+    config.model.pool_size = 5  # K, adaptive average pool output K x K (RCN family)
+    config.model.recurrent_steps = 3  # unrolled recurrent convolutions per recurrent layer
+    config.model.num_rcls = 4  # recurrent layers of STRCN (0..4)
+    config.model.dropout = 0.5  # after each conv layer (seed 002 sec. V-A)
+
+    config.data = ml_collections.ConfigDict()
+    config.data.name = "synthetic_flow"
+    config.data.shuffle_labels = False  # train on permuted labels (a sanity check: UF1 falls to chance)
+    config.data.seed = 0
+    config.data.input_shape = (60, 60, 3)  # H, W, C the model is built for; checked against the data
+    config.data.num_classes = 3
+    config.data.synthetic = ml_collections.ConfigDict(
+        {"subjects_per_dataset": (6, 6, 6), "clips_per_subject": 12, "size": 60, "motion_scale": 1.0}
+    )
+
+    config.protocol = ml_collections.ConfigDict()
+    config.protocol.name = "loso"  # loso | lovo | kfold
+    config.protocol.seed = 0
+    config.protocol.k = 5  # kfold
+    config.protocol.test_fraction = 0.05  # lovo: 5% of the videos held out per evaluation (seed 000 sec. IV-B)
+
+    config.train = ml_collections.ConfigDict()
+    config.train.strategy = "auto"  # auto | vmap | loop
+    config.train.epochs = 100
+    config.train.batch_size = 64
+    config.train.learning_rate = 1e-4
+    config.train.momentum = 0.9
+    config.train.weight_decay = 5e-4
+    config.train.schedule = "constant"  # constant | exponential (x lr_decay after every epoch)
+    config.train.lr_decay = 1.0
+    config.train.loss = "cross_entropy"  # cross_entropy | balanced | focal
+    config.train.seed = 0
+    config.train.checkpoint_every = 5  # epochs
+    return config
+
+
+def sibling_config(config_file: str, name: str) -> ml_collections.ConfigDict:
+    """`get_config()` of configs/<name>.py next to `config_file`, so experiments can build on each other."""
+    path = Path(config_file).with_name(f"{name}.py")
+    spec = importlib.util.spec_from_file_location(f"mer_jax_config_{name}", path)
+    if spec is None or not path.exists():
+        raise FileNotFoundError(f"config {path} not found")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.get_config()

@@ -1,0 +1,210 @@
+"""Building blocks shared by the recurrent convolutional models.
+
+Everything is NHWC. Pooling is written as reshapes and matrix products rather
+than `reduce_window`: on XLA:CPU the gradient of `reduce_window` max pooling
+(select-and-scatter) is several times slower than a reshape-and-max, and an
+adaptive average pool is exactly a pair of small matrix products.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+
+# PyTorch's BatchNorm2d defaults (momentum 0.1 there is 0.9 here), used by the
+# authors' released code (DESIGN.md, "Models").
+BN_MOMENTUM = 0.9
+BN_EPSILON = 1e-5
+
+# Kaiming normal with fan_out for convolutions, N(0, 0.01) for the classifier
+# (the initialisation of the authors' released code, DESIGN.md "Models").
+conv_init = nnx.initializers.variance_scaling(2.0, "fan_out", "normal")
+linear_init = nnx.initializers.normal(0.01)
+
+
+def max_pool(x: jax.Array, window: Sequence[int]) -> jax.Array:
+    """Non-overlapping max pooling (kernel = stride = `window`, VALID padding).
+
+    Rows and columns that do not fill a whole window are dropped, as in
+    PyTorch's `MaxPool2d` and MatConvNet's pooling without padding.
+    """
+    wh, ww = window
+    b, h, w, c = x.shape
+    h2, w2 = h // wh, w // ww
+    if h2 == 0 or w2 == 0:
+        raise ValueError(f"max_pool window {tuple(window)} is larger than the feature map {h}x{w}")
+    x = x[:, : h2 * wh, : w2 * ww, :]
+    return x.reshape(b, h2, wh, w2, ww, c).max(axis=(2, 4))
+
+
+def adaptive_pool_matrix(size_in: int, size_out: int) -> np.ndarray:
+    """(size_out, size_in) averaging matrix of PyTorch's adaptive average pooling.
+
+    Output cell i averages input cells floor(i*n/k) .. ceil((i+1)*n/k) - 1.
+    """
+    matrix = np.zeros((size_out, size_in), np.float32)
+    for i in range(size_out):
+        start = (i * size_in) // size_out
+        end = -((-(i + 1) * size_in) // size_out)
+        matrix[i, start:end] = 1.0 / (end - start)
+    return matrix
+
+
+def adaptive_avg_pool(x: jax.Array, size: int) -> jax.Array:
+    """Adaptive average pooling of an NHWC map to `size` x `size` (seed 002 Table I, AvgPool)."""
+    rows = jnp.asarray(adaptive_pool_matrix(x.shape[1], size))
+    cols = jnp.asarray(adaptive_pool_matrix(x.shape[2], size))
+    return jnp.einsum("ph,bhwc,qw->bpqc", rows, x, cols)
+
+
+def batch_norm(features: int, rngs: nnx.Rngs) -> nnx.BatchNorm:
+    return nnx.BatchNorm(features, momentum=BN_MOMENTUM, epsilon=BN_EPSILON, rngs=rngs)
+
+
+def conv(
+    in_features: int,
+    features: int,
+    kernel: int,
+    *,
+    rngs: nnx.Rngs,
+    stride: int = 1,
+    padding: int = 0,
+    dilation: int = 1,
+) -> nnx.Conv:
+    """A 2-D convolution with explicit symmetric zero padding and Kaiming fan-out init."""
+    return nnx.Conv(
+        in_features,
+        features,
+        (kernel, kernel),
+        strides=stride,
+        padding=((padding, padding), (padding, padding)),
+        kernel_dilation=dilation,
+        kernel_init=conv_init,
+        rngs=rngs,
+    )
+
+
+class ConvBNReLU(nnx.Module):
+    """conv -> BatchNorm -> ReLU, the unit of every layer in both seeds (seed 002 eq. 4)."""
+
+    def __init__(self, in_features: int, features: int, kernel: int, *, rngs: nnx.Rngs, **conv_kwargs):
+        self.conv = conv(in_features, features, kernel, rngs=rngs, **conv_kwargs)
+        self.norm = batch_norm(features, rngs)
+
+    def __call__(self, x: jax.Array, *, train: bool) -> jax.Array:
+        return jax.nn.relu(self.norm(self.conv(x), use_running_average=not train))
+
+
+class RecurrentConvLayer(nnx.Module):
+    """A recurrent convolutional layer unrolled by calling ONE recurrent conv `steps` times.
+
+    One 1x1 feed-forward conv `W_f` and one 3x3 recurrent conv `W_r` (seed 000 Table I,
+    seed 002 Table I). `connection` chooses the unrolled recurrence, with g = ReLU(BN(.)):
+
+    - ``"feedforward"`` (seed 000 eq. 6-7): u = W_f * x, h_0 = g(u),
+      h_n = g(u + W_r * h_{n-1}).
+    - ``"input"`` (seed 002 eq. 3, the released code's block): h_0 = g(W_f * x),
+      h_n = g(W_r * (x + h_{n-1})); needs as many input channels as features.
+    - ``"shortcut"`` (seed 002 eq. 6, RCN-S): h_0 = g(W_f * x), s_0 = x + h_0,
+      h_n = g(W_r * s_{n-1}), s_n = s_{n-1} + h_n: each state's input is the sum of
+      the layer input and all earlier states.
+
+    `share_norm` gives the recurrent step one BatchNorm used at every step (the
+    released code); otherwise each unrolled step n has its own BN_n (the papers'
+    "normalization after each convolution operation").
+    """
+
+    CONNECTIONS = ("feedforward", "input", "shortcut")
+
+    def __init__(
+        self,
+        in_features: int,
+        features: int,
+        *,
+        steps: int,
+        connection: str,
+        share_norm: bool,
+        rngs: nnx.Rngs,
+    ):
+        if connection not in self.CONNECTIONS:
+            raise ValueError(f"unknown recurrent connection {connection!r}; valid: {self.CONNECTIONS}")
+        if connection != "feedforward" and in_features != features:
+            raise ValueError(
+                f"connection {connection!r} adds the layer input to its states, so it needs "
+                f"in_features == features (got {in_features} and {features})"
+            )
+        if steps < 0:
+            raise ValueError(f"recurrent steps must be >= 0, got {steps}")
+        self.steps = steps
+        self.connection = connection
+        self.share_norm = share_norm
+        self.feedforward = conv(in_features, features, 1, rngs=rngs)
+        self.feedforward_norm = batch_norm(features, rngs)
+        self.recurrent = conv(features, features, 3, padding=1, rngs=rngs)
+        num_norms = min(steps, 1) if share_norm else steps
+        self.recurrent_norms = nnx.List([batch_norm(features, rngs) for _ in range(num_norms)])
+
+    def _g(self, z: jax.Array, step: int, train: bool) -> jax.Array:
+        norm = self.recurrent_norms[0 if self.share_norm else step]
+        return jax.nn.relu(norm(z, use_running_average=not train))
+
+    def __call__(
+        self,
+        x: jax.Array,
+        *,
+        train: bool,
+        initial_state_transform: Callable[[jax.Array], jax.Array] | None = None,
+    ) -> jax.Array:
+        u = self.feedforward(x)
+        h = jax.nn.relu(self.feedforward_norm(u, use_running_average=not train))
+        if initial_state_transform is not None:
+            h = initial_state_transform(h)
+        shortcut = x + h
+        for step in range(self.steps):
+            if self.connection == "feedforward":
+                z = u + self.recurrent(h)
+            elif self.connection == "input":
+                z = self.recurrent(x + h)
+            else:
+                z = self.recurrent(shortcut)
+            h = self._g(z, step, train)
+            shortcut = shortcut + h
+        return h
+
+
+def attention_map(features: jax.Array, classifier_kernel: jax.Array, per_class_minmax: bool) -> jax.Array:
+    """The parameter-free attention unit of seed 002 eq. 7, a (B, K, K) map in [0, 1].
+
+    M = sum_i sum_j W_i (.) d(X_j): `features` (B, H, W, N) are downsampled by
+    adaptive average pooling to the classifier's K x K grid, multiplied by each
+    class's classifier weights reshaped to (K, K, N), and reduced over channels.
+    Eq. 7 sums over classes and channels; the result is min-max normalised per
+    sample to soft weights. With `per_class_minmax` (the released code) each
+    class's channel-mean map is normalised first and the classes are averaged.
+    """
+    num_channels = features.shape[-1]
+    size = int(round((classifier_kernel.shape[0] // num_channels) ** 0.5))
+    weights = classifier_kernel.reshape(size, size, num_channels, -1)
+    pooled = adaptive_avg_pool(features, size)
+    per_class = jnp.einsum("bpqn,pqnc->bcpq", pooled, weights) / num_channels
+
+    def minmax(a: jax.Array) -> jax.Array:
+        low = a.min(axis=(-2, -1), keepdims=True)
+        high = a.max(axis=(-2, -1), keepdims=True)
+        return (a - low) / (high - low + 1e-8)
+
+    if per_class_minmax:
+        return minmax(per_class).mean(axis=1)
+    return minmax(per_class.sum(axis=1))
+
+
+def apply_attention(features: jax.Array, attention: jax.Array) -> jax.Array:
+    """Multiply (B, H, W, N) features by a (B, K, K) map, bilinearly resized to H x W."""
+    b, h, w, _ = features.shape
+    if attention.shape[1:] != (h, w):
+        attention = jax.image.resize(attention, (b, h, w), method="bilinear")
+    return features * attention[..., None]

@@ -1,0 +1,63 @@
+"""Spatiotemporal recurrent convolutional networks, STRCN-A and STRCN-G (seed 000, Table I).
+
+Conv1 5x5 -> Pool1 -> RCL2 .. RCL5 (each 1 feed-forward 1x1 and 3 recurrent 3x3
+convolutions, seed 000 eq. 6-7) with max pools between them -> global average
+pool -> linear softmax classifier (eq. 8). Every layer has M feature maps.
+Fewer RCLs are obtained by removing RCL5, RCL4, ... in turn (sec. IV-E-4).
+"""
+
+from __future__ import annotations
+
+import jax
+from flax import nnx
+
+from mer_jax.models import layers
+
+# Pool1 .. Pool4 of Table I; Pool5 is the global average pool.
+POOLS = {
+    "appearance": ((4, 1), (4, 1), (4, 4), (2, 2)),  # STRCN-A, input d2 x T x 3
+    "geometric": ((4, 4), (4, 4), (4, 4), (2, 2)),  # STRCN-G, input W x H x 2
+}
+MAX_RCLS = 4
+
+
+class STRCN(nnx.Module):
+    """STRCN with appearance-based (A) or geometric-based (G) temporal connectivity."""
+
+    def __init__(
+        self,
+        *,
+        num_classes: int,
+        connectivity: str,
+        in_features: int,
+        features: int = 64,
+        num_rcls: int = MAX_RCLS,
+        recurrent_steps: int = 3,
+        dropout: float = 0.0,
+        rngs: nnx.Rngs,
+    ):
+        if connectivity not in POOLS:
+            raise ValueError(f"unknown STRCN connectivity {connectivity!r}; valid: {tuple(POOLS)}")
+        if not 0 <= num_rcls <= MAX_RCLS:
+            raise ValueError(f"STRCN has 0 to {MAX_RCLS} recurrent layers (seed 000 sec. IV-E-4), got {num_rcls}")
+        self.pools = POOLS[connectivity]
+        self.conv1 = layers.ConvBNReLU(in_features, features, 5, rngs=rngs)
+        self.rcls = nnx.List(
+            [
+                layers.RecurrentConvLayer(
+                    features, features, steps=recurrent_steps, connection="feedforward", share_norm=False, rngs=rngs
+                )
+                for _ in range(num_rcls)
+            ]
+        )
+        self.dropout = nnx.Dropout(dropout)
+        self.classifier = nnx.Linear(features, num_classes, kernel_init=layers.linear_init, rngs=rngs)
+
+    def __call__(self, x: jax.Array, *, train: bool = False, rngs: nnx.Rngs | None = None) -> jax.Array:
+        x = layers.max_pool(self.conv1(x, train=train), self.pools[0])
+        for index, rcl in enumerate(self.rcls):
+            x = rcl(x, train=train)
+            if index + 1 < len(self.pools):
+                x = layers.max_pool(x, self.pools[index + 1])
+        x = self.dropout(x.mean(axis=(1, 2)), deterministic=not train, rngs=rngs)
+        return self.classifier(x)

@@ -1,0 +1,5 @@
+"""Pure preprocessing functions on numpy/jax arrays (DESIGN.md, Preprocessing)."""
+
+from mer_jax.preprocess.strain import flow_map, optical_strain
+
+__all__ = ["flow_map", "optical_strain"]

@@ -1,0 +1,137 @@
+"""Evaluation protocols as boolean fold masks: LOSO, seed 000's LOVO, stratified k-fold.
+
+A protocol is a ``Folds``: one row of ``test_masks`` per fold, True where the
+fold holds that sample out. Every protocol here is a partition: each sample is
+held out by exactly one fold.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+PROTOCOLS = ("loso", "lovo", "kfold")
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Folds:
+    """Held-out samples of each fold.
+
+    test_masks: (F, N) bool, True where fold f holds sample n out.
+    names: F fold names (the held-out subject for LOSO).
+    """
+
+    test_masks: np.ndarray
+    names: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        masks = np.asarray(self.test_masks)
+        if masks.ndim != 2 or masks.dtype != np.bool_:
+            raise ValueError(
+                f"test_masks must be a 2-D bool array (folds, samples), "
+                f"got shape {masks.shape} dtype {masks.dtype}"
+            )
+        if len(self.names) != masks.shape[0]:
+            raise ValueError(f"{len(self.names)} fold names given for {masks.shape[0]} folds")
+        masks = masks.copy()
+        masks.setflags(write=False)
+        object.__setattr__(self, "test_masks", masks)
+        object.__setattr__(self, "names", tuple(str(name) for name in self.names))
+
+    @property
+    def train_masks(self) -> np.ndarray:
+        """(F, N) bool, True where fold f trains on sample n (the complement of test_masks)."""
+        return ~self.test_masks
+
+    @property
+    def num_folds(self) -> int:
+        return self.test_masks.shape[0]
+
+
+def _require_two_folds(num_folds: int, reason: str) -> None:
+    if num_folds < 2:
+        raise ValueError(f"an evaluation needs at least 2 folds, but {reason}")
+
+
+def loso(subjects: ArrayLike) -> Folds:
+    """Leave one subject out: one fold per distinct subject, in sorted order."""
+    subjects = np.asarray(subjects).astype(str)
+    if subjects.ndim != 1:
+        raise ValueError(f"subjects must be 1-D, got shape {subjects.shape}")
+    names = np.unique(subjects)
+    _require_two_folds(len(names), f"LOSO found {len(names)} distinct subject(s): {names.tolist()}")
+    return Folds(test_masks=subjects[None, :] == names[:, None], names=tuple(names))
+
+
+def lovo(num_samples: int, test_fraction: float = 0.05, seed: int = 0) -> Folds:
+    """Seed 000's leave-one-video-out as run in the paper (sec. IV-B).
+
+    "To save the training time of deep models, we leave 5% videos for testing":
+    the videos are shuffled with ``seed`` and split into round(1 / test_fraction)
+    folds of near-equal size (sizes differ by at most 1), so each evaluation holds
+    out about ``test_fraction`` of the videos and every video is tested once.
+    With fewer videos than that many folds, each fold holds out one video (plain
+    leave-one-video-out). Fold names are 'lovo-00', 'lovo-01', ...
+    """
+    if not 0 < test_fraction < 1:
+        raise ValueError(f"test_fraction must lie in (0, 1), got {test_fraction}")
+    requested = round(1 / test_fraction)
+    _require_two_folds(requested, f"test_fraction={test_fraction} gives {requested} fold(s)")
+    _require_two_folds(num_samples, f"LOVO got num_samples={num_samples} video(s)")
+    num_folds = min(requested, num_samples)
+    order = np.random.default_rng(seed).permutation(num_samples)
+    masks = np.zeros((num_folds, num_samples), dtype=bool)
+    for fold, held_out in enumerate(np.array_split(order, num_folds)):
+        masks[fold, held_out] = True
+    return Folds(test_masks=masks, names=tuple(f"lovo-{i:02d}" for i in range(num_folds)))
+
+
+def stratified_kfold(labels: ArrayLike, k: int = 5, seed: int = 0) -> Folds:
+    """Class-stratified k folds; every sample is tested once.
+
+    Each class's samples are shuffled with ``seed`` and dealt round-robin over
+    the folds, continuing where the previous class stopped, so per-class counts
+    per fold differ by at most 1 and fold sizes differ by at most 1.
+    Fold names are 'kfold-00', 'kfold-01', ...
+    """
+    labels = np.asarray(labels)
+    if labels.ndim != 1:
+        raise ValueError(f"labels must be 1-D, got shape {labels.shape}")
+    _require_two_folds(k, f"k={k}")
+    if k > labels.size:
+        raise ValueError(f"k={k} folds need at least {k} samples, got {labels.size}")
+    rng = np.random.default_rng(seed)
+    fold_of = np.empty(labels.size, dtype=np.int64)
+    start = 0
+    for label in np.unique(labels):
+        members = rng.permutation(np.flatnonzero(labels == label))
+        fold_of[members] = (start + np.arange(members.size)) % k
+        start = (start + members.size) % k
+    masks = fold_of[None, :] == np.arange(k)[:, None]
+    return Folds(test_masks=masks, names=tuple(f"kfold-{i:02d}" for i in range(k)))
+
+
+def make_folds(
+    name: str,
+    *,
+    subjects: ArrayLike,
+    labels: ArrayLike,
+    seed: int = 0,
+    k: int = 5,
+    test_fraction: float = 0.05,
+) -> Folds:
+    """The protocol ``name`` ('loso', 'lovo' or 'kfold') over the given samples."""
+    subjects, labels = np.asarray(subjects), np.asarray(labels)
+    if len(subjects) != len(labels):
+        raise ValueError(
+            f"subjects and labels differ in length: {len(subjects)} subjects, {len(labels)} labels"
+        )
+    if name == "loso":
+        return loso(subjects)
+    if name == "lovo":
+        return lovo(len(labels), test_fraction=test_fraction, seed=seed)
+    if name == "kfold":
+        return stratified_kfold(labels, k=k, seed=seed)
+    raise ValueError(f"unknown protocol {name!r}; valid names: {list(PROTOCOLS)}")
