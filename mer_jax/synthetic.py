@@ -175,11 +175,10 @@ def make_synthetic_flow(
     offset = np.zeros((num_classes, regions, 2))
     direction = np.zeros((num_classes, regions, 2))
     for c, name in enumerate(class_names):
-        for r, (where, towards) in enumerate(_MOTIONS[name]):
-            offset[c, r], direction[c, r] = where, towards
+        for r, (position, towards) in enumerate(_MOTIONS[name]):
+            offset[c, r], direction[c, r] = position, towards
     where = centre[:, None] + face[:, None, None] * (offset[label] + rng.normal(0, _JITTER, (n, regions, 2)))
-    domain = {name: d for name, d in _DOMAINS.items()}
-    flow_scale = np.array([domain[d].flow_scale for d in dataset])
+    flow_scale = np.array([_DOMAINS[d].flow_scale for d in dataset])
     amplitude = (
         motion_scale * px * expressive * flow_scale * rng.uniform(0.5, 1.5, n)
     )[:, None] * rng.uniform(0.8, 1.2, (n, regions))
@@ -195,7 +194,7 @@ def make_synthetic_flow(
     smooth /= smooth.std()
     sensor = rng.normal(size=(n, size, size, 2))
     flow = np.empty_like(motion)
-    for name, d in domain.items():
+    for name, d in _DOMAINS.items():
         at = dataset == name
         flow[at] = _blur(motion[at], d.blur * px) + px * (
             d.smooth_noise * smooth[at] + d.sensor_noise * sensor[at]

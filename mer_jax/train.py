@@ -85,7 +85,8 @@ def fold_inputs(folds: Folds, fold_ids: np.ndarray, batch_size: int, seed: int, 
         test_index[f, : len(index)] = index
         test_valid[f, : len(index)] = True
     root = jax.random.PRNGKey(seed)
-    ids = np.concatenate([np.asarray(fold_ids), np.full(padded - num_folds, -1)])
+    padding_ids = np.arange(padded - num_folds) + int(np.max(fold_ids)) + 1  # keys of the empty folds
+    ids = np.concatenate([np.asarray(fold_ids), padding_ids])
     keys = np.stack([np.asarray(jax.random.fold_in(root, int(i))) for i in ids])
     train_mask = np.zeros((padded, num_samples), bool)
     train_mask[:num_folds] = train_masks
@@ -175,7 +176,11 @@ def train_folds(
         history["test_accuracy"].append(correct.sum(1) / np.maximum(test_valid.sum(1), 1))
         for name in ("train_loss", "train_accuracy"):
             history[name].append(metrics[name][:num_folds])
-        bar.set_postfix(loss=f"{history['train_loss'][-1].mean():.3f}", acc=f"{history['train_accuracy'][-1].mean():.3f}")
+        bar.set_postfix(
+            loss=f"{history['train_loss'][-1].mean():.3f}",
+            acc=f"{history['train_accuracy'][-1].mean():.3f}",
+            refresh=False,
+        )
         bar.update(1)
         if checkpointer is not None and ((epoch + 1) % config.train.checkpoint_every == 0 or epoch + 1 == epochs):
             checkpointer.save(epoch + 1, runner.get_state(), history)

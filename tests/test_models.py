@@ -1,0 +1,165 @@
+"""Shapes, parameter counts and the building blocks of the recurrent convolutional models."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from flax import nnx
+
+from mer_jax.models import MODEL_NAMES, count_params, create_model, layers
+
+
+def make(name, variant="paper", features=16, pool_size=5, steps=3, shape=(60, 60, 3), classes=3, **extra):
+    config = dict(name=name, variant=variant, features=features, pool_size=pool_size, recurrent_steps=steps, **extra)
+    return create_model(config, num_classes=classes, input_shape=shape, rngs=nnx.Rngs(0))
+
+
+def conv_params(k, cin, cout):
+    return k * k * cin * cout + cout  # weights + bias (PyTorch's Conv2d default)
+
+
+def bn_params(c):
+    return 2 * c  # scale and bias; running statistics are not parameters
+
+
+def xia2020_code_params(name, m, k, c=3, cin=3):
+    """Parameters of the released code's models, layer by layer (DESIGN.md "Models")."""
+    if name == "rcn_w":
+        # three stride-3 stems 3x3 with M/2, M/4, M/4 channels, each conv -> ReLU -> BN
+        stem = sum(conv_params(3, cin, s) + bn_params(s) for s in (m // 2, m // 4, m // 4))
+    else:
+        stem = conv_params(5, cin, m) + bn_params(m)  # 5x5 conv + BN
+    feedforward = conv_params(1, m, m) + bn_params(m)  # 1x1 conv + BN
+    recurrent = conv_params(3, m, m) + bn_params(m)  # ONE shared 3x3 conv + BN, called repeatedly
+    classifier = k * k * m * c + c
+    return stem + feedforward + recurrent + classifier
+
+
+@pytest.mark.parametrize("name", ["rcn", "rcn_a", "rcn_s", "rcn_w"])
+@pytest.mark.parametrize("m", [16, 32, 64])
+@pytest.mark.parametrize("k", [5, 7])
+def test_xia2020_code_parameter_counts(name, m, k):
+    model = make(name, variant="xia2020_code", features=m, pool_size=k, steps=2)
+    assert count_params(model) == xia2020_code_params(name, m, k)
+
+
+def test_xia2020_code_closed_forms():
+    # 10 M^2 + 84 M + K^2 M C + C, and 10 M^2 + 36 M + K^2 M C + C for the wide stem.
+    assert xia2020_code_params("rcn", 16, 5) == 5107
+    assert xia2020_code_params("rcn_w", 16, 5) == 4339
+
+
+def test_paper_parameter_counts_and_parameter_free_modules():
+    m, k = 16, 5
+    expected = (
+        conv_params(3, 3, m) + bn_params(m)  # Conv k3 s3 p1 + BN
+        + conv_params(1, m, m) + bn_params(m)  # feed-forward 1x1 + BN_0
+        + conv_params(3, m, m) + 3 * bn_params(m)  # one recurrent 3x3, BN_1..BN_3
+        + k * k * m * 3 + 3
+    )
+    counts = {name: count_params(make(name)) for name in MODEL_NAMES if name.startswith("rcn")}
+    assert counts == {name: expected for name in counts}  # W, S, A and their combinations add nothing
+
+
+@pytest.mark.parametrize("variant", ["paper", "xia2020_code"])
+@pytest.mark.parametrize("name", [n for n in MODEL_NAMES if n.startswith("rcn")])
+def test_rcn_family_forward_shapes(name, variant):
+    model = make(name, variant=variant, steps=2 if variant == "xia2020_code" else 3)
+    x = jax.random.normal(jax.random.PRNGKey(0), (4, 60, 60, 3))
+    train_logits = model(x, train=True, rngs=nnx.Rngs(dropout=1))
+    eval_logits = model(x, train=False)
+    assert train_logits.shape == eval_logits.shape == (4, 3)
+    assert np.isfinite(np.asarray(eval_logits)).all()
+
+
+@pytest.mark.parametrize(
+    "name, shape, num_rcls", [("strcn_a", (921, 30, 3), 4), ("strcn_g", (245, 300, 2), 4), ("strcn_g", (60, 60, 2), 0)]
+)
+def test_strcn_shapes(name, shape, num_rcls):
+    model = make(name, features=8, shape=shape, classes=5, num_rcls=num_rcls)
+    assert model(jnp.zeros((2, *shape)), train=False).shape == (2, 5)
+    m = 8
+    rcl = conv_params(1, m, m) + bn_params(m) + conv_params(3, m, m) + 3 * bn_params(m)
+    expected = conv_params(5, shape[-1], m) + bn_params(m) + num_rcls * rcl + m * 5 + 5
+    assert count_params(model) == expected
+
+
+def test_strcn_rejects_bad_settings():
+    with pytest.raises(ValueError, match="0 to 4 recurrent layers"):
+        make("strcn_g", shape=(245, 300, 2), num_rcls=5)
+    with pytest.raises(ValueError, match="only the 'paper' variant"):
+        make("strcn_a", variant="xia2020_code", shape=(921, 30, 3))
+    with pytest.raises(ValueError, match="unknown model.name 'resnet'"):
+        make("resnet")
+
+
+def test_recurrent_layer_shares_one_conv_across_steps():
+    rngs = nnx.Rngs(0)
+    counts = []
+    for steps in (1, 3, 6):
+        layer = layers.RecurrentConvLayer(8, 8, steps=steps, connection="feedforward", share_norm=True, rngs=rngs)
+        counts.append(count_params(layer))
+    assert counts[0] == counts[1] == counts[2]
+    # And the unrolled steps really use it: perturbing the recurrent kernel changes the output.
+    x = jax.random.normal(jax.random.PRNGKey(1), (2, 6, 6, 8))
+    before = layer(x, train=False)
+    layer.recurrent.kernel[...] = layer.recurrent.kernel[...] + 0.1
+    assert not np.allclose(before, layer(x, train=False))
+
+
+def test_recurrent_connections_match_their_equations():
+    rngs = nnx.Rngs(0)
+    x = jax.random.normal(jax.random.PRNGKey(2), (2, 5, 5, 4))
+    for connection in ("feedforward", "input", "shortcut"):
+        layer = layers.RecurrentConvLayer(4, 4, steps=2, connection=connection, share_norm=True, rngs=rngs)
+        ff, rec = layer.feedforward, layer.recurrent
+        ffn, rn = layer.feedforward_norm, layer.recurrent_norms[0]
+
+        def g(z, norm):
+            return jax.nn.relu(norm(z, use_running_average=True))
+
+        u = ff(x)
+        h0 = g(u, ffn)
+        if connection == "feedforward":  # seed 000 eq. 6-7
+            h1 = g(u + rec(h0), rn)
+            h2 = g(u + rec(h1), rn)
+        elif connection == "input":  # seed 002 eq. 3
+            h1 = g(rec(x + h0), rn)
+            h2 = g(rec(x + h1), rn)
+        else:  # seed 002 eq. 6
+            h1 = g(rec(x + h0), rn)
+            h2 = g(rec(x + h0 + h1), rn)
+        np.testing.assert_allclose(layer(x, train=False), h2, rtol=1e-5, atol=1e-5)
+
+
+def test_max_pool_matches_reduce_window():
+    x = jax.random.normal(jax.random.PRNGKey(3), (2, 13, 10, 3))
+    for window in ((2, 2), (4, 1), (4, 4)):
+        expected = jax.lax.reduce_window(x, -jnp.inf, jax.lax.max, (1, *window, 1), (1, *window, 1), "VALID")
+        np.testing.assert_array_equal(layers.max_pool(x, window), expected)
+
+
+def test_adaptive_avg_pool_matches_pytorch_windows():
+    x = np.random.default_rng(0).normal(size=(2, 14, 9, 3)).astype(np.float32)
+    out = np.asarray(layers.adaptive_avg_pool(jnp.asarray(x), 5))
+    for i in range(5):
+        for j in range(5):
+            r0, r1 = (i * 14) // 5, -(-(i + 1) * 14 // 5)
+            c0, c1 = (j * 9) // 5, -(-(j + 1) * 9 // 5)
+            np.testing.assert_allclose(out[:, i, j], x[:, r0:r1, c0:c1].mean(axis=(1, 2)), rtol=1e-5)
+
+
+def test_attention_map_is_a_soft_weighting_from_the_classifier():
+    features = jax.random.normal(jax.random.PRNGKey(4), (3, 10, 10, 4))
+    kernel = jax.random.normal(jax.random.PRNGKey(5), (5 * 5 * 4, 3))
+    for per_class in (False, True):
+        attention = layers.attention_map(features, kernel, per_class_minmax=per_class)
+        assert attention.shape == (3, 5, 5)
+        assert float(attention.min()) >= 0.0 and float(attention.max()) <= 1.0
+    # eq. 7 by hand for the summed (paper) form: sum over classes and channels, then min-max.
+    pooled = layers.adaptive_avg_pool(features, 5)
+    raw = jnp.einsum("bpqn,pqnc->bpq", pooled, kernel.reshape(5, 5, 4, 3))
+    low, high = raw.min(axis=(1, 2), keepdims=True), raw.max(axis=(1, 2), keepdims=True)
+    np.testing.assert_allclose(
+        layers.attention_map(features, kernel, per_class_minmax=False), (raw - low) / (high - low), atol=1e-5
+    )

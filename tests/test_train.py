@@ -1,0 +1,163 @@
+"""The fold-parallel trainer: strategies agree with separate runs, resume is exact, learning is real."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mer_jax import data, protocols
+from mer_jax.config import base_config, sibling_config
+from mer_jax.train import fold_inputs, learning_rate, resolve_strategy, train_and_evaluate, train_folds
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def tiny_config(strategy="loop", epochs=2):
+    config = base_config()
+    config.model.features = 8
+    config.model.pool_size = 3
+    config.data.synthetic = {"subjects_per_dataset": (2, 1, 1), "clips_per_subject": 8, "size": 30}
+    config.data.input_shape = (30, 30, 3)
+    config.train.strategy = strategy
+    config.train.epochs = epochs
+    config.train.batch_size = 8
+    config.train.learning_rate = 0.01
+    config.train.checkpoint_every = 1
+    return config
+
+
+def tiny_setup(strategy="loop", epochs=2):
+    config = tiny_config(strategy, epochs)
+    dataset = data.load(config.data)
+    folds = protocols.make_folds("loso", subjects=dataset.subject, labels=dataset.label)
+    return config, dataset, folds
+
+
+def subset(folds, index):
+    return protocols.Folds(folds.test_masks[list(index)], tuple(folds.names[i] for i in index))
+
+
+def test_vmap_loop_and_separate_runs_agree():
+    config, dataset, folds = tiny_setup("vmap")
+    vmapped = train_folds(config, dataset, folds, progress=False)
+    config.train.strategy = "loop"
+    looped = train_folds(config, dataset, folds, progress=False)
+    np.testing.assert_allclose(vmapped.test_logits, looped.test_logits, rtol=1e-4, atol=1e-4)
+    for f in range(folds.num_folds):
+        alone = train_folds(config, dataset, subset(folds, [f]), fold_ids=[f], progress=False)
+        valid = alone.test_valid[0]
+        np.testing.assert_allclose(
+            alone.test_logits[0][valid], vmapped.test_logits[f][: valid.sum()], rtol=1e-4, atol=1e-4
+        )
+        np.testing.assert_array_equal(
+            alone.test_logits[0][valid].argmax(-1), vmapped.test_logits[f][: valid.sum()].argmax(-1)
+        )
+    # Folds really differ: different held-out subjects and different initialisations.
+    assert not np.allclose(vmapped.history["train_loss"][:, 0], vmapped.history["train_loss"][:, 1])
+
+
+def test_eight_simulated_devices_agree_with_one():
+    script = f"""
+import json, numpy as np, jax
+from mer_jax import data, protocols
+from mer_jax.train import train_folds
+import sys; sys.path.insert(0, {str(REPO / 'tests')!r})
+from test_train import tiny_setup
+assert jax.device_count() == 8
+out = {{}}
+for strategy in ("vmap", "loop"):
+    config, dataset, folds = tiny_setup(strategy)
+    out[strategy] = train_folds(config, dataset, folds, progress=False).test_logits.tolist()
+print(json.dumps(out))
+"""
+    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=8", JAX_PLATFORMS="cpu")
+    result = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, cwd=REPO)
+    assert result.returncode == 0, result.stderr[-3000:]
+    eight = json.loads(result.stdout.strip().splitlines()[-1])
+    config, dataset, folds = tiny_setup("loop")
+    one = train_folds(config, dataset, folds, progress=False).test_logits
+    for strategy in ("vmap", "loop"):
+        np.testing.assert_allclose(np.asarray(eight[strategy]), one, rtol=1e-4, atol=1e-4)
+
+
+def test_killed_run_resumes_to_the_same_result(tmp_path):
+    config, dataset, folds = tiny_setup("loop", epochs=4)
+    straight = train_folds(config, dataset, folds, checkpoint_dir=tmp_path / "a", progress=False)
+
+    def crash(epoch):
+        if epoch == 1:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train_folds(config, dataset, folds, checkpoint_dir=tmp_path / "b", progress=False, on_epoch_end=crash)
+    resumed = train_folds(config, dataset, folds, checkpoint_dir=tmp_path / "b", progress=False)
+    np.testing.assert_allclose(resumed.test_logits, straight.test_logits, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(resumed.history["train_loss"], straight.history["train_loss"], rtol=1e-6)
+    # A finished run started again only predicts.
+    again = train_folds(config, dataset, folds, checkpoint_dir=tmp_path / "b", progress=False)
+    np.testing.assert_allclose(again.test_logits, straight.test_logits, rtol=1e-5, atol=1e-5)
+    # A different configuration in the same folder is refused, not silently mixed.
+    config.train.learning_rate = 0.5
+    with pytest.raises(ValueError, match="different configuration"):
+        train_folds(config, dataset, folds, checkpoint_dir=tmp_path / "b", progress=False)
+
+
+def test_batches_come_only_from_the_folds_own_training_subjects():
+    config, dataset, folds = tiny_setup()
+    inputs = fold_inputs(folds, np.arange(folds.num_folds), batch_size=8, seed=0, fold_multiple=4)
+    assert inputs.num_folds % 4 == 0 and inputs.num_folds >= folds.num_folds
+    assert not inputs.train_mask[folds.num_folds :].any() and (inputs.num_steps[folds.num_folds :] == 0).all()
+    for f in range(folds.num_folds):
+        held_out = set(dataset.subject[folds.test_masks[f]])
+        assert held_out.isdisjoint(dataset.subject[inputs.train_mask[f]])
+    with pytest.raises(ValueError, match="batch_size=1000 exceeds the training set of fold"):
+        fold_inputs(folds, np.arange(folds.num_folds), batch_size=1000, seed=0)
+
+
+def test_schedule_and_strategy_choice():
+    config = base_config()
+    config.train.schedule = "exponential"
+    config.train.learning_rate = 1e-3
+    config.train.lr_decay = 0.8  # seed 000 sec. IV-A
+    assert learning_rate(config.train, 0) == pytest.approx(1e-3)
+    assert learning_rate(config.train, 3) == pytest.approx(1e-3 * 0.8**3)
+    assert resolve_strategy("auto", "cpu") == "loop"
+    assert resolve_strategy("auto", "gpu") == "vmap"
+    with pytest.raises(ValueError, match="unknown train.strategy 'pmap'"):
+        resolve_strategy("pmap")
+
+
+@pytest.fixture(scope="module")
+def quickstart_runs(tmp_path_factory):
+    """The README's quick start, with true and with shuffled training labels."""
+    runs = {}
+    for shuffle in (False, True):
+        config = sibling_config(str(REPO / "configs" / "quickstart.py"), "quickstart")
+        config.data.shuffle_labels = shuffle
+        workdir = tmp_path_factory.mktemp(f"quickstart_shuffled_{shuffle}")
+        runs[shuffle] = (train_and_evaluate(config, workdir, progress=False), workdir)
+    return runs
+
+
+def test_quickstart_learns_the_synthetic_data(quickstart_runs):
+    report, workdir = quickstart_runs[False]
+    assert report["uf1"] >= 0.8, report["uf1"]
+    assert report["num_folds"] == 18 and len(report["predictions"]) == 216
+    on_disk = json.loads((workdir / "report.json").read_text())
+    for key in ("accuracy", "f1", "uar", "uf1", "per_dataset", "per_fold", "confusion_matrix", "predictions",
+                "strategy", "num_folds", "train_seconds"):
+        assert key in on_disk
+    assert set(on_disk["per_dataset"]) == {"casme2", "samm", "smic"}
+    for name in ("results.md", "confusion_matrix.png", "fold_curves.png", "config.json"):
+        assert (workdir / name).stat().st_size > 0
+    assert any((workdir / "checkpoints").iterdir())
+
+
+def test_quickstart_with_shuffled_labels_stays_near_chance(quickstart_runs):
+    report, _ = quickstart_runs[True]
+    assert report["uf1"] < 0.5, report["uf1"]
+    assert report["uar"] < 0.5, report["uar"]
