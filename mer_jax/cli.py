@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from absl import app, flags
+from absl import app, flags, logging
 from ml_collections import config_flags
 
 COMMANDS = ("train", "describe")
@@ -16,6 +16,7 @@ FLAGS = flags.FLAGS
 
 
 def run(argv: list[str]) -> None:
+    logging.set_verbosity(logging.WARNING)  # orbax logs every checkpoint step at INFO
     commands = argv[1:]
     if len(commands) != 1 or commands[0] not in COMMANDS:
         raise app.UsageError(f"usage: mer-jax {{{'|'.join(COMMANDS)}}} --config FILE [--config.key=value ...]")
