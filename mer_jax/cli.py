@@ -39,8 +39,16 @@ def run(argv: list[str]) -> None:
     )
 
 
+def run_reporting_errors(argv: list[str]) -> None:
+    """Runs a command; a user's mistake (bad config value, data, folder) is one clear line, not a traceback."""
+    try:
+        run(argv)
+    except (ValueError, FileNotFoundError) as error:
+        sys.exit(f"mer-jax: error: {error}")
+
+
 def main() -> None:
-    app.run(run, argv=sys.argv)
+    app.run(run_reporting_errors, argv=sys.argv)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,42 @@
+"""The `mer-jax` command line: describe's table and counts, overrides, and usage errors."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def mer_jax(*args):
+    return subprocess.run(
+        [sys.executable, "-m", "mer_jax.cli", *args], capture_output=True, text=True, cwd=REPO, timeout=300
+    )
+
+
+def test_describe_prints_table_params_and_flops_with_overrides():
+    result = mer_jax("describe", "--config", "configs/rcn_xia2020_code.py", "--config.model.features=32")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    # 10 M^2 + 84 M + K^2 M C + C at M=32, K=5, C=3 (docs/models.md).
+    assert "params: 15331" in lines
+    flops = [int(line.split()[1]) for line in lines if line.startswith("flops: ")]
+    assert len(flops) == 1 and flops[0] > 2 * 15331  # every weight is used at least once per example
+    assert "rconv" in result.stdout and "classifier" in result.stdout
+
+
+def test_describe_strcn_g():
+    result = mer_jax("describe", "--config", "configs/strcn_g.py", "--config.model.num_rcls=2")
+    assert result.returncode == 0, result.stderr
+    m, c = 64, 5
+    rcl = (m * m + m + 2 * m) + (9 * m * m + m) + 3 * 2 * m
+    expected = (25 * 2 * m + m + 2 * m) + 2 * rcl + m * c + c
+    assert f"params: {expected}" in result.stdout.splitlines()
+
+
+def test_usage_errors_are_clear():
+    result = mer_jax("fit", "--config", "configs/quickstart.py")
+    assert result.returncode != 0 and "usage: mer-jax {train|describe}" in result.stderr
+    result = mer_jax("train", "--config", "configs/quickstart.py")
+    assert result.returncode != 0 and "train needs --workdir DIR" in result.stderr
+    result = mer_jax("describe", "--config", "configs/quickstart.py", "--config.model.name=resnet")
+    assert result.returncode != 0 and "unknown model.name 'resnet'" in result.stderr
