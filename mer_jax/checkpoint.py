@@ -11,9 +11,9 @@ import orbax.checkpoint as ocp
 
 
 def config_fingerprint(config: ml_collections.ConfigDict, fold_ids: np.ndarray) -> str:
-    """What must match for a checkpoint to be resumed: the whole config but the epoch count."""
+    """What must match for a checkpoint to be resumed: the config but the epoch count and how folds are run."""
     as_dict = config.to_dict()
-    as_dict["train"] = {k: v for k, v in as_dict["train"].items() if k not in ("epochs", "checkpoint_every")}
+    as_dict["train"] = {k: v for k, v in as_dict["train"].items() if k not in ("epochs", "checkpoint_every", "strategy", "fold_chunk")}
     return json.dumps({"config": as_dict, "folds": np.asarray(fold_ids).tolist()}, sort_keys=True, default=str)
 
 

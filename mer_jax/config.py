@@ -43,6 +43,7 @@ def base_config() -> ml_collections.ConfigDict:
 
     config.train = ml_collections.ConfigDict()
     config.train.strategy = "auto"  # auto | vmap | loop
+    config.train.fold_chunk = 0  # vmap: folds per compiled call (0 = all), to bound device memory
     config.train.epochs = 100
     config.train.batch_size = 64
     config.train.learning_rate = 1e-4

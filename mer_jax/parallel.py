@@ -4,14 +4,16 @@
 for one epoch, predict its held-out samples. A fold's random numbers depend only
 on its own key, the epoch and the step, never on the other folds.
 
-Two runners apply them to every fold (measured in benchmarks/fold_parallel.py):
+`FoldRunner` applies them to every fold with one of two strategies (measured in
+benchmarks/fold_parallel.py):
 
-- `VmapRunner` (GPU/TPU): one program for all folds, `vmap` over a leading fold
-  axis that is sharded over the devices of a mesh axis named ``fold``.
-- `LoopRunner` (CPU): one compiled single-fold program called for each fold in
-  turn (folds are spread round-robin over the devices, which then run
-  concurrently). On XLA:CPU, vmap turns per-fold convolutions into grouped
-  convolutions, many times slower than separate ones.
+- `vmap` (GPU/TPU): one program for a group of folds (all by default), `vmap`
+  over a leading fold axis that is sharded over the devices of a mesh axis
+  named ``fold``.
+- `loop` (CPU): one compiled single-fold program called for each fold in turn
+  (folds are spread round-robin over the devices, which then run concurrently).
+  On XLA:CPU, vmap turns per-fold convolutions into grouped convolutions, many
+  times slower than separate ones.
 
 On XLA:CPU a convolution inside a while loop (`lax.scan`, `lax.map`) ran ~16x
 slower than the same convolution unrolled (measured here: 3x3, 20x20x16, batch
@@ -127,27 +129,69 @@ class FoldProgram:
         return state, metrics, self.predict(state, fold, x)
 
 
-class VmapRunner:
-    """All folds in one program: vmap over the fold axis, sharded over a `fold` mesh axis."""
+class FoldRunner:
+    """Applies a FoldProgram to every fold, one group of folds per compiled call.
 
-    strategy = "vmap"
+    `vmap`: groups of `fold_chunk` folds (all folds if 0), vectorized over a
+    leading fold axis sharded over the devices of a `fold` mesh axis; the fold
+    count must be a multiple of the group size, itself a multiple of the device
+    count (pad with empty folds). A smaller group bounds device memory.
+    `loop`: groups of one fold, each on device f % num_devices, running one
+    compiled single-fold program.
+    """
 
-    def __init__(self, program: FoldProgram, inputs: FoldInputs, x: np.ndarray, labels: np.ndarray, devices=None):
+    def __init__(
+        self,
+        program: FoldProgram,
+        inputs: FoldInputs,
+        x: np.ndarray,
+        labels: np.ndarray,
+        *,
+        strategy: str,
+        fold_chunk: int = 0,
+        devices=None,
+    ):
         self.program = program
-        self.mesh = Mesh(np.array(devices or jax.devices()), ("fold",))
-        if inputs.num_folds % self.mesh.devices.size:
-            raise ValueError(f"{inputs.num_folds} folds do not divide over {self.mesh.devices.size} devices; pad them")
-        folded = NamedSharding(self.mesh, P("fold"))
-        replicated = NamedSharding(self.mesh, P())
-        self.fold = {k: jax.device_put(v, folded) for k, v in dataclasses.asdict(inputs).items()}
-        self.x = jax.device_put(x, replicated)
-        self.labels = jax.device_put(labels, replicated)
-        self._init = jax.jit(self._sharded(program.init, 1, 0))
-        self._epoch = jax.jit(self._sharded(program.epoch, 2, 4), donate_argnums=0)
-        self._predict = jax.jit(self._sharded(program.predict, 2, 1))
-        self.state = self._init(self.fold["key"])
+        self.strategy = strategy
+        devices = list(devices or jax.devices())
+        num_folds = inputs.num_folds
+        if strategy == "vmap":
+            self.mesh = Mesh(np.array(devices), ("fold",))
+            chunk = fold_chunk or num_folds
+            if chunk % len(devices) or num_folds % chunk:
+                raise ValueError(
+                    f"vmap runs groups of {chunk} folds over {len(devices)} devices: the group size must be a "
+                    f"multiple of the device count and divide the (padded) fold count {num_folds}"
+                )
+            groups = [slice(start, start + chunk) for start in range(0, num_folds, chunk)]
+            folded = NamedSharding(self.mesh, P("fold"))
+            placements = [folded] * len(groups)
+            shared = NamedSharding(self.mesh, P())
+            self.shared = [(jax.device_put(x, shared), jax.device_put(labels, shared))] * len(groups)
+        elif strategy == "loop":
+            groups = list(range(num_folds))
+            placements = [devices[f % len(devices)] for f in groups]
+            on_device = {d: (jax.device_put(x, d), jax.device_put(labels, d)) for d in devices}
+            self.shared = [on_device[d] for d in placements]
+        else:
+            raise ValueError(f"unknown strategy {strategy!r}; valid: vmap, loop")
+        self.groups = groups
+        arrays = dataclasses.asdict(inputs)
+        self.folds = [
+            jax.device_put({k: v[group] for k, v in arrays.items()}, placement)
+            for group, placement in zip(groups, placements)
+        ]
+        init = jax.jit(self._over_folds(program.init, 1, 0))
+        self._epoch = jax.jit(self._over_folds(program.epoch, 2, 4), donate_argnums=0)
+        self._predict = jax.jit(self._over_folds(program.predict, 2, 1))
+        self.states = [init(fold["key"]) for fold in self.folds]
+        self._compiled = {}
 
-    def _sharded(self, fn: Callable, num_fold_args: int, num_shared_args: int) -> Callable:
+    def _over_folds(self, fn: Callable, num_fold_args: int, num_shared_args: int) -> Callable:
+        """`fn` of one fold -> a function of a group of folds (loop: the one fold itself)."""
+        if self.strategy == "loop":
+            return fn
+
         def per_device(*args):
             shared = args[num_fold_args:]
             return jax.vmap(lambda *fold_args: fn(*fold_args, *shared))(*args[:num_fold_args])
@@ -155,78 +199,45 @@ class VmapRunner:
         specs = (P("fold"),) * num_fold_args + (P(),) * num_shared_args
         return jax.shard_map(per_device, mesh=self.mesh, in_specs=specs, out_specs=P("fold"))
 
+    def _epoch_args(self, index: int, epoch: int, lr: float):
+        x, labels = self.shared[index]
+        return self.states[index], self.folds[index], x, labels, jnp.int32(epoch), jnp.float32(lr)
+
+    def _placement_key(self, index: int):
+        return "mesh" if self.strategy == "vmap" else self.folds[index]["key"].devices().pop()
+
     def compile(self) -> float:
-        """Compiles the epoch program for all folds; returns the seconds it took."""
+        """Compiles the epoch program (once per device for `loop`); returns the seconds it took."""
         start = time.perf_counter()
-        self._epoch = self._epoch.lower(
-            self.state, self.fold, self.x, self.labels, jnp.int32(0), jnp.float32(0.0)
-        ).compile()
+        for index in range(len(self.groups)):
+            key = self._placement_key(index)
+            if key not in self._compiled:
+                self._compiled[key] = self._epoch.lower(*self._epoch_args(index, 0, 0.0)).compile()
         return time.perf_counter() - start
 
     def run_epoch(self, epoch: int, lr: float):
-        self.state, metrics, logits = self._epoch(
-            self.state, self.fold, self.x, self.labels, jnp.int32(epoch), jnp.float32(lr)
-        )
-        return jax.tree.map(np.asarray, metrics), np.asarray(logits)
-
-    def predict(self) -> np.ndarray:
-        return np.asarray(self._predict(self.state, self.fold, self.x))
-
-    def get_state(self):
-        return jax.device_get(self.state)
-
-    def set_state(self, host_state) -> None:
-        self.state = jax.device_put(host_state, NamedSharding(self.mesh, P("fold")))
-
-
-class LoopRunner:
-    """One compiled single-fold program, called for each fold; folds go round-robin over the devices."""
-
-    strategy = "loop"
-
-    def __init__(self, program: FoldProgram, inputs: FoldInputs, x: np.ndarray, labels: np.ndarray, devices=None):
-        self.program = program
-        self.devices = list(devices or jax.devices())
-        self.placement = [self.devices[f % len(self.devices)] for f in range(inputs.num_folds)]
-        shared = {d: (jax.device_put(x, d), jax.device_put(labels, d)) for d in self.devices}
-        self.shared = [shared[d] for d in self.placement]
-        self.folds = [jax.device_put(inputs.fold(f), d) for f, d in enumerate(self.placement)]
-        init = jax.jit(program.init)
-        self._epoch = jax.jit(program.epoch, donate_argnums=0)
-        self._predict = jax.jit(program.predict)
-        self.states = [init(fold["key"]) for fold in self.folds]
-
-    def compile(self) -> float:
-        """Compiles the epoch program once per device in use; returns the seconds it took."""
-        start = time.perf_counter()
-        self._compiled = {}
-        for f, device in enumerate(self.placement):
-            if device not in self._compiled:
-                x, labels = self.shared[f]
-                lowered = self._epoch.lower(self.states[f], self.folds[f], x, labels, jnp.int32(0), jnp.float32(0.0))
-                self._compiled[device] = lowered.compile()
-        return time.perf_counter() - start
-
-    def run_epoch(self, epoch: int, lr: float):
+        """One epoch of every fold: (metrics name -> (F,), held-out logits (F, T, C)) as numpy."""
         outputs = []
-        for f, (fold, (x, labels)) in enumerate(zip(self.folds, self.shared)):
-            program = self._compiled[self.placement[f]]
-            self.states[f], metrics, logits = program(self.states[f], fold, x, labels, jnp.int32(epoch), jnp.float32(lr))
+        for index in range(len(self.groups)):
+            program = self._compiled[self._placement_key(index)]
+            self.states[index], metrics, logits = program(*self._epoch_args(index, epoch, lr))
             outputs.append((metrics, logits))
-        metrics = {k: np.stack([np.asarray(m[k]) for m, _ in outputs]) for k in outputs[0][0]}
-        return metrics, np.stack([np.asarray(logits) for _, logits in outputs])
+        return self._stack(metrics for metrics, _ in outputs), self._stack(logits for _, logits in outputs)
 
     def predict(self) -> np.ndarray:
-        outputs = [self._predict(s, fold, x) for s, fold, (x, _) in zip(self.states, self.folds, self.shared)]
-        return np.stack([np.asarray(o) for o in outputs])
+        return self._stack(
+            self._predict(state, fold, x) for state, fold, (x, _) in zip(self.states, self.folds, self.shared)
+        )
+
+    def _stack(self, per_group):
+        """Host arrays with one leading fold axis from the groups' outputs."""
+        join = np.stack if self.strategy == "loop" else np.concatenate
+        return jax.tree.map(lambda *leaves: join([np.asarray(leaf) for leaf in leaves]), *per_group)
 
     def get_state(self):
-        return jax.tree.map(lambda *leaves: np.stack(leaves), *jax.device_get(self.states))
+        return self._stack(jax.device_get(self.states))
 
     def set_state(self, host_state) -> None:
-        self.states = [
-            jax.device_put(jax.tree.map(lambda leaf: leaf[f], host_state), d) for f, d in enumerate(self.placement)
-        ]
-
-
-RUNNERS = {"vmap": VmapRunner, "loop": LoopRunner}
+        for index, group in enumerate(self.groups):
+            placement = self.folds[index]["key"].sharding
+            self.states[index] = jax.device_put(jax.tree.map(lambda leaf: leaf[group], host_state), placement)

@@ -28,7 +28,7 @@ from mer_jax import data, losses, protocols, report
 from mer_jax.checkpoint import Checkpointer, config_fingerprint
 from mer_jax.data import Dataset
 from mer_jax.models import create_model
-from mer_jax.parallel import RUNNERS, FoldInputs, FoldProgram
+from mer_jax.parallel import FoldInputs, FoldProgram, FoldRunner
 from mer_jax.protocols import Folds
 
 STRATEGIES = ("auto", "vmap", "loop")
@@ -114,9 +114,11 @@ def make_runner(
     """The fold program for `config` and the runner of the configured strategy."""
     strategy = resolve_strategy(config.train.strategy)
     devices = jax.devices()
-    inputs = fold_inputs(
-        folds, fold_ids, config.train.batch_size, config.train.seed, len(devices) if strategy == "vmap" else 1
-    )
+    fold_chunk = config.train.fold_chunk
+    if strategy == "vmap" and fold_chunk:
+        fold_chunk = -(-fold_chunk // len(devices)) * len(devices)  # a whole number of folds per device
+    group = (fold_chunk or len(devices)) if strategy == "vmap" else 1
+    inputs = fold_inputs(folds, fold_ids, config.train.batch_size, config.train.seed, group)
     program = FoldProgram(
         lambda rngs: create_model(
             config.model, num_classes=dataset.num_classes, input_shape=dataset.input_shape, rngs=rngs
@@ -127,7 +129,15 @@ def make_runner(
         steps_per_epoch=max(1, int(inputs.num_steps.max())),
         unroll=jax.default_backend() == "cpu",
     )
-    runner = RUNNERS[strategy](program, inputs, dataset.x, np.asarray(train_labels, np.int32), devices)
+    runner = FoldRunner(
+        program,
+        inputs,
+        dataset.x,
+        np.asarray(train_labels, np.int32),
+        strategy=strategy,
+        fold_chunk=fold_chunk,
+        devices=devices,
+    )
     return runner, inputs
 
 

@@ -44,6 +44,9 @@ def subset(folds, index):
 def test_vmap_loop_and_separate_runs_agree():
     config, dataset, folds = tiny_setup("vmap")
     vmapped = train_folds(config, dataset, folds, progress=False)
+    config.train.fold_chunk = 3  # groups of 3 folds per call: 4 folds padded to 6
+    chunked = train_folds(config, dataset, folds, progress=False)
+    np.testing.assert_allclose(chunked.test_logits, vmapped.test_logits, rtol=1e-4, atol=1e-4)
     config.train.strategy = "loop"
     looped = train_folds(config, dataset, folds, progress=False)
     np.testing.assert_allclose(vmapped.test_logits, looped.test_logits, rtol=1e-4, atol=1e-4)

@@ -61,6 +61,47 @@ def adaptive_avg_pool(x: jax.Array, size: int) -> jax.Array:
     return jnp.einsum("ph,bhwc,qw->bpqc", rows, x, cols)
 
 
+# Examples per slice of a convolution's weight gradient on CPU. XLA:CPU computed
+# the weight gradient of the 5x5 stem (64x60x60x3 -> 16) in 37 ms in one piece and
+# in 3.8 ms as the sum over four slices of 16 examples (benchmarks/conv_weight_grad.py).
+WEIGHT_GRAD_CHUNK = 16
+
+
+def conv_general_dilated(lhs: jax.Array, rhs: jax.Array, *args, **kwargs) -> jax.Array:
+    """`lax.conv_general_dilated` whose weight gradient sums over batch slices of WEIGHT_GRAD_CHUNK on CPU.
+
+    The forward pass and the input gradient are XLA's own; the result is the same
+    convolution up to float summation order. Batch is axis 0 (NHWC).
+    """
+
+    def conv(lhs, rhs):
+        return jax.lax.conv_general_dilated(lhs, rhs, *args, **kwargs)
+
+    batch = lhs.shape[0]
+    if jax.default_backend() != "cpu" or batch <= WEIGHT_GRAD_CHUNK or batch % WEIGHT_GRAD_CHUNK:
+        return conv(lhs, rhs)
+
+    @jax.custom_vjp
+    def chunked(lhs, rhs):
+        return conv(lhs, rhs)
+
+    def forward(lhs, rhs):
+        return conv(lhs, rhs), (lhs, rhs)
+
+    def backward(residuals, grad):
+        lhs, rhs = residuals
+        grad_lhs = jax.vjp(lambda a: conv(a, rhs), lhs)[1](grad)[0]
+        slices = batch // WEIGHT_GRAD_CHUNK
+        grad_rhs = sum(
+            jax.vjp(lambda w: conv(part, w), rhs)[1](grad_part)[0]
+            for part, grad_part in zip(jnp.split(lhs, slices), jnp.split(grad, slices))
+        )
+        return grad_lhs, grad_rhs
+
+    chunked.defvjp(forward, backward)
+    return chunked(lhs, rhs)
+
+
 def batch_norm(features: int, rngs: nnx.Rngs) -> nnx.BatchNorm:
     return nnx.BatchNorm(features, momentum=BN_MOMENTUM, epsilon=BN_EPSILON, rngs=rngs)
 
@@ -84,6 +125,7 @@ def conv(
         padding=((padding, padding), (padding, padding)),
         kernel_dilation=dilation,
         kernel_init=conv_init,
+        conv_general_dilated=conv_general_dilated,
         rngs=rngs,
     )
 
