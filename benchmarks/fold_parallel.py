@@ -1,11 +1,15 @@
-"""Times a whole LOSO run (init, compile, training, prediction) of every fold, per strategy.
+"""Times a whole LOSO run (init, compile, training, prediction) of every fold.
 
-    python benchmarks/fold_parallel.py --model rcn --folds 68 --examples 442 --epochs 2 --batch-size 64
-    python benchmarks/fold_parallel.py --compare ...   # vmap, loop and auto side by side, with ratios
+    python benchmarks/fold_parallel.py --impl mer_jax --model rcn_a --variant xia2020_code \
+        --features 16 --pool-size 5 --folds 68 --examples 442 --epochs 2 --batch-size 64 [--strategy auto]
+    python benchmarks/fold_parallel.py --impl torch ...   # the authors' way: PyTorch, one fold after another
+    python benchmarks/fold_parallel.py --compare ...      # both, every strategy, side by side with ratios
 
 Inputs are random 60x60x3 maps (the speed does not depend on their content),
 with `--examples` clips spread over `--folds` subjects. The last line of a
-single run is `fold_epochs_per_second: X`.
+single run is `fold_epochs_per_second: X`. `--impl torch` needs the `bench`
+extra (`pip install -e .[bench]`) and supports the xia2020_code rcn, rcn_a,
+rcn_s and rcn_w (benchmarks/torch_rcn.py).
 """
 
 from __future__ import annotations
@@ -24,19 +28,23 @@ from mer_jax.train import resolve_strategy, train_folds
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--impl", default="mer_jax", choices=("mer_jax", "torch"))
     parser.add_argument("--model", default="rcn")
     parser.add_argument("--variant", default="paper", choices=("paper", "xia2020_code"))
     parser.add_argument("--features", type=int, default=16)
     parser.add_argument("--pool-size", type=int, default=5)
-    parser.add_argument("--recurrent-steps", type=int, default=3)
+    parser.add_argument("--recurrent-steps", type=int, default=None, help="default: 3 (paper), 2 (xia2020_code)")
     parser.add_argument("--folds", type=int, default=68)
     parser.add_argument("--examples", type=int, default=442)
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--size", type=int, default=60)
     parser.add_argument("--strategy", default="auto", choices=("auto", "vmap", "loop"))
-    parser.add_argument("--compare", action="store_true", help="run vmap, loop and auto and print the ratios")
-    return parser.parse_args(argv)
+    parser.add_argument("--compare", action="store_true", help="run torch and mer_jax vmap, loop, auto; print ratios")
+    args = parser.parse_args(argv)
+    if args.recurrent_steps is None:
+        args.recurrent_steps = 2 if args.variant == "xia2020_code" and args.model != "rcn_s" else 3
+    return args
 
 
 def random_dataset(args: argparse.Namespace) -> Dataset:
@@ -53,26 +61,45 @@ def random_dataset(args: argparse.Namespace) -> Dataset:
 
 
 def run(args: argparse.Namespace, strategy: str, dataset: Dataset) -> dict[str, float]:
+    """mer-jax: every fold of the LOSO protocol with `strategy`."""
     config = base_config()
     config.model.update(
         name=args.model, variant=args.variant, features=args.features, pool_size=args.pool_size,
         recurrent_steps=args.recurrent_steps,
     )
     config.data.input_shape = dataset.input_shape
-    config.train.update(strategy=strategy, epochs=args.epochs, batch_size=args.batch_size, learning_rate=1e-3)
+    config.train.update(strategy=strategy, epochs=args.epochs, batch_size=args.batch_size, learning_rate=5e-4)
     folds = protocols.loso(dataset.subject)
     start = time.perf_counter()
     result = train_folds(config, dataset, folds, progress=False)
     total = time.perf_counter() - start
-    fold_epochs = folds.num_folds * args.epochs
+    return timing(args, dataset, result.strategy, total, result.compile_seconds, result.train_seconds)
+
+
+def run_torch(args: argparse.Namespace, dataset: Dataset) -> dict[str, float]:
+    """The authors' protocol in PyTorch: a fresh model per held-out subject, folds one after another."""
+    from torch_rcn import train_folds_torch  # the optional `bench` extra
+
+    start = time.perf_counter()
+    result = train_folds_torch(
+        dataset.x, dataset.label, dataset.subject, name=args.model, features=args.features,
+        pool_size=args.pool_size, epochs=args.epochs, batch_size=args.batch_size,
+        recurrent_steps=args.recurrent_steps,
+    )
+    total = time.perf_counter() - start
+    return timing(args, dataset, "torch", total, 0.0, result["phase_seconds"]["train"])
+
+
+def timing(args, dataset: Dataset, name: str, total: float, compile_s: float, train_s: float) -> dict[str, float]:
+    fold_epochs = args.folds * args.epochs
     return {
-        "strategy": result.strategy,
+        "strategy": name,
         "total_s": total,
-        "compile_s": result.compile_seconds,
-        "train_s": result.train_seconds,
-        "other_s": total - result.compile_seconds - result.train_seconds,
+        "compile_s": compile_s,
+        "train_s": train_s,
+        "other_s": total - compile_s - train_s,
         "fold_epochs_per_second": fold_epochs / total,
-        "fold_examples_per_second": fold_epochs * dataset.num_samples / result.train_seconds,
+        "fold_examples_per_second": fold_epochs * dataset.num_samples / train_s,
     }
 
 
@@ -80,7 +107,8 @@ def report(timing: dict[str, float]) -> None:
     print(
         f"{timing['strategy']:>5}: total {timing['total_s']:.1f} s = compile {timing['compile_s']:.1f} + "
         f"train {timing['train_s']:.1f} + init/predict {timing['other_s']:.1f}; "
-        f"{timing['fold_examples_per_second']:.0f} fold-examples/s in training"
+        f"{timing['fold_examples_per_second']:.0f} fold-examples/s in training",
+        flush=True,
     )
 
 
@@ -90,21 +118,23 @@ def main(argv=None) -> None:
     print(
         f"{args.model} ({args.variant}), M={args.features}, K={args.pool_size}, {args.folds} folds, "
         f"{args.examples} examples {args.size}x{args.size}x3, {args.epochs} epochs, batch {args.batch_size}, "
-        f"backend {jax.default_backend()} x{jax.device_count()}"
+        f"jax backend {jax.default_backend()} x{jax.device_count()}",
+        flush=True,
     )
     if not args.compare:
-        timing = run(args, args.strategy, dataset)
-        report(timing)
-        print(f"fold_epochs_per_second: {timing['fold_epochs_per_second']:.3f}")
+        result = run_torch(args, dataset) if args.impl == "torch" else run(args, args.strategy, dataset)
+        report(result)
+        print(f"fold_epochs_per_second: {result['fold_epochs_per_second']:.3f}")
         return
-    timings = {name: run(args, name, dataset) for name in ("vmap", "loop", "auto")}
-    for timing in timings.values():
-        report(timing)
+    timings = {"torch": run_torch(args, dataset)}
+    report(timings["torch"])
+    for name in ("loop", "vmap", "auto"):
+        timings[name] = run(args, name, dataset)
+        report(timings[name])
     best = min(timings["vmap"]["total_s"], timings["loop"]["total_s"])
-    print(f"vmap/loop speed ratio (wall time loop / vmap): {timings['loop']['total_s'] / timings['vmap']['total_s']:.2f}")
-    print(
-        f"auto picked {resolve_strategy('auto')}: {timings['auto']['total_s'] / best:.2f}x the faster strategy's wall time"
-    )
+    print(f"loop wall time / vmap wall time: {timings['loop']['total_s'] / timings['vmap']['total_s']:.2f}")
+    print(f"torch wall time / mer_jax auto wall time: {timings['torch']['total_s'] / timings['auto']['total_s']:.2f}")
+    print(f"auto ({resolve_strategy('auto')}) wall time / faster strategy's: {timings['auto']['total_s'] / best:.2f}")
 
 
 if __name__ == "__main__":

@@ -163,3 +163,21 @@ def test_attention_map_is_a_soft_weighting_from_the_classifier():
     np.testing.assert_allclose(
         layers.attention_map(features, kernel, per_class_minmax=False), (raw - low) / (high - low), atol=1e-5
     )
+
+
+def test_sliced_weight_gradient_equals_xla_gradient():
+    x = jax.random.normal(jax.random.PRNGKey(6), (2 * layers.WEIGHT_GRAD_CHUNK, 12, 12, 3))
+    w = jax.random.normal(jax.random.PRNGKey(7), (5, 5, 3, 4))
+    args = ((1, 1), ((1, 1), (1, 1)))
+    kwargs = {"dimension_numbers": ("NHWC", "HWIO", "NHWC")}
+
+    def loss(conv):
+        return lambda x, w: jnp.sum(jnp.sin(conv(x, w, *args, **kwargs)))
+
+    expected = jax.grad(loss(jax.lax.conv_general_dilated), argnums=(0, 1))(x, w)
+    got = jax.grad(loss(layers.conv_general_dilated), argnums=(0, 1))(x, w)
+    for e, g in zip(expected, got):
+        np.testing.assert_allclose(g, e, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(
+        layers.conv_general_dilated(x, w, *args, **kwargs), jax.lax.conv_general_dilated(x, w, *args, **kwargs)
+    )
