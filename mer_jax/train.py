@@ -1,13 +1,13 @@
-"""The fold-parallel trainer: every fold of a protocol trained by one compiled program.
+"""The fold-parallel trainer: every fold of a protocol trained at once, from one compiled program.
 
-All folds share one stacked state with a leading fold axis (parameters, BatchNorm
-statistics, optimizer state). Each fold draws its mini-batches only from its own
-training samples, so BatchNorm never sees a held-out subject, and each fold's
-random numbers depend only on (train.seed, fold index, epoch, step): a fold
-trained with the others gives what it gives trained alone.
+Each fold has its own state (parameters, BatchNorm statistics, optimizer state),
+stacked on a leading fold axis. Each fold draws its mini-batches only from its
+own training samples, so BatchNorm never sees a held-out subject, and each
+fold's random numbers depend only on (train.seed, fold index, epoch, step): a
+fold trained with the others gives what it gives trained alone.
 
-One compiled call runs a whole epoch (every step) of a fold or of all folds:
-mer_jax/parallel.py holds the programs and the `vmap` / `loop` strategies.
+One compiled call runs a whole epoch (every step) of a group of folds (`vmap`)
+or of one fold (`loop`): mer_jax/parallel.py holds the program and the runner.
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import jax
-import jax.numpy as jnp
 import ml_collections
 import numpy as np
 import optax
