@@ -151,7 +151,6 @@ class FoldRunner:
         fold_chunk: int = 0,
         devices=None,
     ):
-        self.program = program
         self.strategy = strategy
         devices = list(devices or jax.devices())
         num_folds = inputs.num_folds
