@@ -18,7 +18,7 @@ def config_fingerprint(config: ml_collections.ConfigDict, fold_ids: np.ndarray) 
 
 
 class Checkpointer:
-    """Saves (state, epoch, history) every few epochs; restores the latest."""
+    """Saves (state, epoch, history, training time) every few epochs; restores the latest."""
 
     def __init__(self, directory: Path, fingerprint: str, keep: int = 2):
         self.fingerprint = fingerprint
@@ -28,7 +28,7 @@ class Checkpointer:
         )
 
     def restore(self, template):
-        """(state, epoch, history) of the latest checkpoint, or None if there is none.
+        """(state, epoch, history, train seconds so far) of the latest checkpoint, or None if there is none.
 
         `template` is a host (numpy) state of the right structure and shapes.
         """
@@ -46,12 +46,13 @@ class Checkpointer:
                 "use another --workdir or delete that folder to start over"
             )
         history = {k: [np.asarray(row) for row in v] for k, v in meta["history"].items()}
-        return restored["state"], int(meta["epoch"]), history
+        return restored["state"], int(meta["epoch"]), history, float(meta["train_seconds"])
 
-    def save(self, epoch: int, state, history: dict[str, list[np.ndarray]]) -> None:
-        """`state` is a host (numpy) pytree."""
+    def save(self, epoch: int, state, history: dict[str, list[np.ndarray]], train_seconds: float) -> None:
+        """`state` is a host (numpy) pytree; `train_seconds` the training time of all epochs so far."""
         meta = {
             "epoch": epoch,
+            "train_seconds": train_seconds,
             "fingerprint": self.fingerprint,
             "history": {k: [np.asarray(row).tolist() for row in v] for k, v in history.items()},
         }

@@ -162,12 +162,13 @@ def train_folds(
     runner, inputs = make_runner(config, dataset, folds, fold_ids, train_labels)
     history: dict[str, list[np.ndarray]] = {"train_loss": [], "train_accuracy": [], "test_accuracy": []}
     start_epoch = 0
+    earlier_seconds = 0.0  # training time of the epochs a resumed run had already done
     checkpointer = None
     if checkpoint_dir is not None:
         checkpointer = Checkpointer(checkpoint_dir, config_fingerprint(config, fold_ids))
         restored = checkpointer.restore(runner.get_state())
         if restored is not None:
-            host_state, start_epoch, history = restored
+            host_state, start_epoch, history, earlier_seconds = restored
             runner.set_state(host_state)
 
     compile_seconds = runner.compile()
@@ -192,11 +193,11 @@ def train_folds(
         )
         bar.update(1)
         if checkpointer is not None and ((epoch + 1) % config.train.checkpoint_every == 0 or epoch + 1 == epochs):
-            checkpointer.save(epoch + 1, runner.get_state(), history)
+            checkpointer.save(epoch + 1, runner.get_state(), history, earlier_seconds + time.perf_counter() - start)
         if on_epoch_end is not None:
             on_epoch_end(epoch)
     bar.close()
-    train_seconds = time.perf_counter() - start
+    train_seconds = earlier_seconds + time.perf_counter() - start
     if checkpointer is not None:
         checkpointer.close()
     if test_logits is None:  # resumed a run that had already finished

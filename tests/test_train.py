@@ -100,9 +100,12 @@ def test_killed_run_resumes_to_the_same_result(tmp_path):
     resumed = train_folds(config, dataset, folds, checkpoint_dir=tmp_path / "b", progress=False)
     np.testing.assert_allclose(resumed.test_logits, straight.test_logits, rtol=1e-6, atol=1e-6)
     np.testing.assert_allclose(resumed.history["train_loss"], straight.history["train_loss"], rtol=1e-6)
-    # A finished run started again only predicts.
+    assert resumed.train_seconds > 0
+    # A finished run started again only predicts, and reports the training time it had.
     again = train_folds(config, dataset, folds, checkpoint_dir=tmp_path / "b", progress=False)
     np.testing.assert_allclose(again.test_logits, straight.test_logits, rtol=1e-5, atol=1e-5)
+    assert again.train_seconds == pytest.approx(resumed.train_seconds, rel=0.5)
+    assert again.train_seconds > 0
     # A different configuration in the same folder is refused, not silently mixed.
     config.train.learning_rate = 0.5
     with pytest.raises(ValueError, match="different configuration"):
