@@ -53,9 +53,6 @@ class FoldInputs:
     def num_folds(self) -> int:
         return len(self.num_steps)
 
-    def fold(self, index: int) -> dict[str, np.ndarray]:
-        return {k: v[index] for k, v in dataclasses.asdict(self).items()}
-
 
 class FoldProgram:
     """The pure functions of one fold: init, one training epoch, prediction."""
