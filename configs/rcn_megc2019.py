@@ -1,7 +1,7 @@
 """Shallow RCN on the MEGC2019 composite, as seed 002 (Xia et al., TIP 2020) sets it up.
 
-Train on a built data set with --config.data.name=megc2019/flow60 once the
-builders are available; the default is the built-in synthetic flow maps.
+Reads the MEGC2019 composite built by `mer-jax build megc2019 --manual_dir DIR`
+(config flow60): 442 clips of 68 subjects, 3 classes.
 """
 
 from mer_jax.config import base_config
@@ -14,6 +14,8 @@ def get_config():
     config.model.pool_size = 5  # K = 5, 5 x 5 adaptive average pooling (sec. V-C)
     config.model.recurrent_steps = 3  # "four states in one recurrent layer": 1 feed-forward + 3 recurrent (sec. V-A)
     config.model.dropout = 0.5  # Dropout 0.5 for each convolutional layer (sec. V-A)
+    config.data.name = "megc2019/flow60"  # the composite's u, v, strain maps (sec. IV-A, V-B)
+    config.data.labels = "megc2019"  # negative, positive, surprise (sec. V-B)
     config.data.input_shape = (60, 60, 3)  # 60 x 60 flow maps (u, v, strain) (sec. V-C, eq. 2)
     config.data.num_classes = 3  # negative, positive, surprise (sec. V-B)
     config.protocol.name = "loso"  # leave-one-subject-out, MEGC2019 (sec. V-B)

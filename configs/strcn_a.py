@@ -1,6 +1,6 @@
 """STRCN-A (seed 000): the selected pixels of 30 magnified frames, a d2 x T x 3 matrix.
 
-Needs a built appearance data set (e.g. --config.data.name=casme2/strcn_a).
+Needs a built appearance data set: `mer-jax build casme2 --config strcn_a --manual_dir DIR`.
 """
 
 from mer_jax.config import sibling_config

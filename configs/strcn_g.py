@@ -1,6 +1,6 @@
 """STRCN-G (seed 000, Xia et al., TMM 2019): onset-apex optical flow, 300 x 245 x 2.
 
-Needs a built flow data set (e.g. --config.data.name=casme2/flow_strcn_g).
+Needs a built flow data set: `mer-jax build casme2 --config flow_strcn_g --manual_dir DIR`.
 """
 
 from mer_jax.config import base_config
@@ -16,6 +16,9 @@ def get_config():
     config.data.name = "casme2/flow_strcn_g"
     config.data.input_shape = (245, 300, 2)  # frames resized to 300 x 245 (W x H) before flow (sec. IV-A)
     config.data.num_classes = 5  # CASME II: happiness, surprise, disgust, repression, others (sec. IV-B)
+    config.data.labels = "emotion"  # CASME II's own labels, these five kept (sec. IV-B)
+    config.data.classes = ("happiness", "surprise", "disgust", "repression", "others")
+    config.data.alpha = 8.0  # testing magnification factor (sec. IV-A); training augments with 5..14 (sec. III-E)
     config.protocol.name = "loso"  # LOSO and LOVO (sec. IV-B)
     config.train.learning_rate = 1e-3  # sec. IV-A
     config.train.schedule = "exponential"

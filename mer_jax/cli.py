@@ -1,13 +1,21 @@
-"""`mer-jax train|describe`: parses flags and calls the library."""
+"""`mer-jax train|describe|build|synth`: parses flags and calls the library.
+
+train and describe take an ml_collections config file (``--config FILE``,
+overrides ``--config.a.b=value``) through absl flags. build and synth have
+their own small parsers: build's ``--config`` names a builder config
+(flow60, ...), not a file.
+"""
 
 from __future__ import annotations
 
+import argparse
 import sys
 
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-COMMANDS = ("train", "describe")
+COMMANDS = ("train", "describe", "build", "synth")
+EXPERIMENT_COMMANDS = ("train", "describe")
 
 config_flags.DEFINE_config_file("config", None, "Experiment config file, e.g. configs/quickstart.py.")
 flags.DEFINE_string("workdir", None, "train: where checkpoints and the report go (a run there is resumed).")
@@ -18,8 +26,8 @@ FLAGS = flags.FLAGS
 def run(argv: list[str]) -> None:
     logging.set_verbosity(logging.WARNING)  # orbax logs every checkpoint step at INFO
     commands = argv[1:]
-    if len(commands) != 1 or commands[0] not in COMMANDS:
-        raise app.UsageError(f"usage: mer-jax {{{'|'.join(COMMANDS)}}} --config FILE [--config.key=value ...]")
+    if len(commands) != 1 or commands[0] not in EXPERIMENT_COMMANDS:
+        raise app.UsageError(f"usage: mer-jax {{{'|'.join(COMMANDS)}}} ...")
     if FLAGS.config is None:
         raise app.UsageError("--config is required, e.g. --config configs/quickstart.py")
     if commands[0] == "describe":
@@ -39,16 +47,49 @@ def run(argv: list[str]) -> None:
     )
 
 
+def build(argv: list[str]) -> None:
+    parser = argparse.ArgumentParser(prog="mer-jax build", description="Build a TFDS data set from raw clips.")
+    parser.add_argument("dataset", help="casme2, samm, smic, megc2019 or synthetic_me")
+    parser.add_argument("--manual_dir", help="the folder holding the unpacked dataset(s) (not for synthetic_me)")
+    parser.add_argument("--data_dir", default=None, help="where to write (default: TFDS's ~/tensorflow_datasets)")
+    parser.add_argument("--config", default="flow60", help="flow60 (default), flow_strcn_g, strcn_a or frames")
+    args = parser.parse_args(argv)
+    from mer_jax.data_builders import build as build_lib
+
+    builder = build_lib.build(args.dataset, config=args.config, manual_dir=args.manual_dir, data_dir=args.data_dir)
+    print(build_lib.format_summary(builder))
+
+
+def synth(argv: list[str]) -> None:
+    parser = argparse.ArgumentParser(
+        prog="mer-jax synth",
+        description="Write a synthetic CASME II + SAMM + SMIC composite in the real datasets' layouts.",
+    )
+    parser.add_argument("--out", required=True, help="folder to write (use it as --manual_dir of `mer-jax build`)")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    from mer_jax.synth import write_synthetic_composite
+
+    summary = write_synthetic_composite(args.out, seed=args.seed)
+    print(summary)
+
+
 def run_reporting_errors(argv: list[str]) -> None:
     """Runs a command; a user's mistake (bad config value, data, folder) is one clear line, not a traceback."""
     try:
-        run(argv)
+        command = argv[1] if len(argv) > 1 else ""
+        if command == "build":
+            build(argv[2:])
+        elif command == "synth":
+            synth(argv[2:])
+        else:
+            app.run(run, argv=argv)
     except (ValueError, FileNotFoundError) as error:
         sys.exit(f"mer-jax: error: {error}")
 
 
 def main() -> None:
-    app.run(run_reporting_errors, argv=sys.argv)
+    run_reporting_errors(sys.argv)
 
 
 if __name__ == "__main__":

@@ -31,6 +31,11 @@ def base_config() -> ml_collections.ConfigDict:
     config.data.seed = 0
     config.data.input_shape = (60, 60, 3)  # H, W, C the model is built for; checked against the data
     config.data.num_classes = 3
+    # Built TFDS data sets (name 'dataset/config', e.g. 'megc2019/flow60'):
+    config.data.data_dir = ""  # where `mer-jax build` wrote them ('' = TFDS's default, ~/tensorflow_datasets)
+    config.data.labels = "megc2019"  # megc2019 (3 classes) | strcn4 (4 classes) | emotion (the dataset's own)
+    config.data.classes = ()  # labels=emotion: the emotions kept, in class order (others are left out)
+    config.data.alpha = 8.0  # magnified variants: the factor whose inputs are used (seed 000 sec. IV-A tests at 8)
     config.data.synthetic = ml_collections.ConfigDict(
         {"subjects_per_dataset": (6, 6, 6), "clips_per_subject": 12, "size": 60, "motion_scale": 1.0}
     )

@@ -1,7 +1,8 @@
 """Datasets as plain numpy arrays (DESIGN.md, Layout: data.py).
 
-Training needs no TensorFlow: a :class:`Dataset` holds every example of a
-(composite) dataset in memory, with the subject and source-dataset of each
+Training needs no TensorFlow: built data sets are array_record files read
+through TFDS's random-access data source. A :class:`Dataset` holds every
+example of a (composite) dataset in memory, with the subject and source-dataset of each
 clip so that protocols can cut leave-one-subject-out folds (DESIGN.md, What
 it is for) and metrics can be reported per source dataset.
 """
@@ -10,9 +11,14 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import os
+from pathlib import Path
 from typing import Any
 
 import numpy as np
+from absl import logging
+
+DEFAULT_DATA_DIR = "~/tensorflow_datasets"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -98,19 +104,30 @@ def load(config: Any) -> Dataset:
     """Load the dataset that ``config.name`` names.
 
     Args:
-      config: an ``ml_collections.ConfigDict`` (or mapping with ``get``) with
-        ``name`` and optionally ``seed`` and, for ``'synthetic_flow'``, a
-        ``synthetic`` sub-config of keyword arguments for
-        :func:`mer_jax.synthetic.make_synthetic_flow`.
+      config: an ``ml_collections.ConfigDict`` (or mapping with ``get``):
+        ``name`` is ``'synthetic_flow'`` (built in, with a ``synthetic``
+        sub-config of keyword arguments for
+        :func:`mer_jax.synthetic.make_synthetic_flow` and a ``seed``) or a
+        built data set ``'dataset/config'`` such as ``'megc2019/flow60'``,
+        read from ``data_dir`` by :func:`load_built` with ``labels``,
+        ``classes`` and ``alpha``.
 
     Returns:
       The loaded :class:`Dataset`.
     """
     name = config.get("name", None)
+    if isinstance(name, str) and "/" in name:
+        return load_built(
+            name,
+            data_dir=config.get("data_dir", ""),
+            labels=config.get("labels", "megc2019"),
+            classes=tuple(config.get("classes", ())),
+            alpha=config.get("alpha", 8.0),
+        )
     if name != "synthetic_flow":
         raise ValueError(
-            f"unknown dataset {name!r}; available: synthetic_flow "
-            "(built TFDS datasets arrive with the data builders)"
+            f"unknown dataset {name!r}; available: synthetic_flow, or a built data set 'dataset/config' "
+            "such as 'megc2019/flow60' (see `mer-jax build`)"
         )
     # Imported here: synthetic builds Dataset objects, so it imports this module.
     from mer_jax import synthetic
@@ -125,3 +142,105 @@ def load(config: Any) -> Dataset:
             "(the seed is config.seed)"
         )
     return synthetic.make_synthetic_flow(**kwargs, seed=config.get("seed", 0))
+
+
+LABELS = ("megc2019", "strcn4", "emotion")
+
+
+def built_dir(name: str, data_dir: str | os.PathLike = "") -> Path:
+    """The folder of the newest version of the built data set ``name`` ('dataset/config')."""
+    dataset, _, variant = name.partition("/")
+    root = Path(data_dir or DEFAULT_DATA_DIR).expanduser()
+    versions = sorted(
+        (p for p in (root / dataset / variant).glob("*") if (p / "dataset_info.json").is_file()),
+        key=lambda p: tuple(int(part) for part in p.name.split(".") if part.isdigit()),
+    )
+    if not versions:
+        raise FileNotFoundError(
+            f"no built data set {name!r} under {root}: build it first with "
+            f"`mer-jax build {dataset} --config {variant or 'flow60'} --manual_dir DIR --data_dir {root}`"
+        )
+    return versions[-1]
+
+
+def _label_names(labels: str, classes: tuple[str, ...], features: Any) -> tuple[str, ...]:
+    if labels not in LABELS:
+        raise ValueError(f"config.data.labels must be one of {LABELS}; got {labels!r}")
+    if labels == "emotion":
+        if len(classes) < 2:
+            raise ValueError("config.data.labels='emotion' needs config.data.classes: the emotions kept, in order")
+        return tuple(c.lower() for c in classes)
+    names = tuple(features[f"{labels}_label"].names)
+    return tuple(n for n in names if n != "none")
+
+
+def _label(record: dict, labels: str, names: tuple[str, ...], features: Any) -> str:
+    if labels == "emotion":
+        return record["emotion"].decode().strip().lower()
+    return features[f"{labels}_label"].int2str(int(record[f"{labels}_label"]))
+
+
+def load_built(
+    name: str, *, data_dir: str | os.PathLike = "", labels: str = "megc2019", classes: tuple[str, ...] = (),
+    alpha: float = 8.0,
+) -> Dataset:
+    """Read a data set written by ``mer-jax build`` into a :class:`Dataset`, without TensorFlow.
+
+    Args:
+      name: 'dataset/config', e.g. 'megc2019/flow60', 'casme2/flow_strcn_g'.
+      data_dir: the build's ``--data_dir`` ('' = TFDS's default).
+      labels: 'megc2019' (negative, positive, surprise), 'strcn4' (negative,
+        positive, surprise, other) or 'emotion' (the dataset's own labels,
+        those in ``classes``, in that order). Clips without a class in the
+        chosen map are left out, and a warning says how many and which.
+      alpha: for variants stored at several magnification factors
+        (flow_strcn_g, strcn_a): the factor whose inputs are used.
+
+    Raises:
+      FileNotFoundError: nothing built under that name.
+      ValueError: an unknown label map, alpha, or a variant no model trains on (frames).
+    """
+    import tensorflow_datasets as tfds  # a core dependency; imported here to keep `import mer_jax.data` light
+
+    folder = built_dir(name, data_dir)
+    builder = tfds.builder_from_directory(str(folder))
+    features = builder.info.features
+    names = _label_names(labels, classes, features)
+    source = builder.as_data_source(split="train")
+    alphas = list(builder.info.metadata.get("alphas", []) or [])
+    if alphas and alpha not in alphas:
+        raise ValueError(f"{name} is stored for alpha in {alphas}; config.data.alpha={alpha} is not one of them")
+    xs, label, subject, dataset, sample_id, left_out = [], [], [], [], [], []
+    for index in range(len(source)):
+        record = source[index]
+        text = _label(record, labels, names, features)
+        if text not in names:
+            left_out.append(f"{record['sample_id'].decode()} ({text})")
+            continue
+        x = record["x"][alphas.index(alpha)] if alphas else record["x"]
+        xs.append(x.astype(np.float32) / 255.0 if x.dtype == np.uint8 else x.astype(np.float32))
+        label.append(names.index(text))
+        subject.append(record["subject"].decode())
+        dataset.append(record["dataset"].decode())
+        sample_id.append(record["sample_id"].decode())
+    if left_out:
+        logging.warning(
+            "%s: %d clips have no class among %s (labels=%s) and are left out: %s",
+            name, len(left_out), names, labels, ", ".join(left_out[:10]) + (" ..." if len(left_out) > 10 else ""),
+        )
+    if not xs:
+        raise ValueError(f"{name} under {folder} holds no clip with a class among {names} (labels={labels})")
+    if xs[0].ndim != 3:
+        raise ValueError(
+            f"{name} stores inputs of shape {xs[0].shape} per clip; training takes (H, W, C) maps "
+            "(the frames variant is for sequence models, which are not in mer-jax yet)"
+        )
+    order = np.argsort(sample_id)
+    return Dataset(
+        x=np.stack(xs)[order],
+        label=np.asarray(label, np.int32)[order],
+        subject=np.asarray(subject)[order],
+        dataset=np.asarray(dataset)[order],
+        sample_id=np.asarray(sample_id)[order],
+        class_names=names,
+    )

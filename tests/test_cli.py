@@ -35,7 +35,7 @@ def test_describe_strcn_g():
 
 def test_usage_errors_are_clear():
     result = mer_jax("fit", "--config", "configs/quickstart.py")
-    assert result.returncode != 0 and "usage: mer-jax {train|describe}" in result.stderr
+    assert result.returncode != 0 and "usage: mer-jax {train|describe|build|synth}" in result.stderr
     result = mer_jax("train", "--config", "configs/quickstart.py")
     assert result.returncode != 0 and "train needs --workdir DIR" in result.stderr
     result = mer_jax("describe", "--config", "configs/quickstart.py", "--config.model.name=resnet")

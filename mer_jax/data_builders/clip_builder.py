@@ -12,9 +12,10 @@ only the MEGC2019 composite's clips; everything else is here:
 - One split, ``train``: protocols (LOSO, ...) cut folds at training time.
 - Clips are processed in worker processes, one per core. A clip that cannot
   be built (missing or unreadable frames, no face in its first frame) is
-  skipped with a message naming the file and counted; the build's summary
+  skipped with a warning naming the file and counted; the build's summary
   (clips written, skipped with reasons, annotation problems, landmark
-  fallbacks, spotted apexes) is kept in the dataset's metadata and printed.
+  fallbacks, spotted apexes) is kept in the dataset's metadata
+  (:func:`mer_jax.data_builders.build.format_summary` prints it).
 - Stored as array_record, so training reads it without TensorFlow
   (:func:`mer_jax.data.load`).
 """
@@ -30,6 +31,7 @@ from pathlib import Path
 
 import numpy as np
 import tensorflow_datasets as tfds
+from absl import logging
 
 from mer_jax import annotations, labels
 from mer_jax.data_builders import materialize as materialize_lib
@@ -237,6 +239,7 @@ class ClipDatasetBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True
         built, skipped, fallbacks, spotted = [], [], 0, 0
         for result in build_clips(root, clips, config.spec):
             if isinstance(result, str):
+                logging.warning("%s", result)
                 skipped.append(result)
                 continue
             fallbacks += result.fallbacks
@@ -261,7 +264,6 @@ class ClipDatasetBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True
                 "alphas": list(config.spec.alphas),
             }
         )
-        print(format_summary(self.info.metadata, f"{self.name}/{config.name}"))
 
 
 def _key(built: _Built) -> str:
@@ -280,16 +282,3 @@ def _appearance_matrices(built: list[_Built], config: ClipConfig) -> list[np.nda
         for b in built
     ]
 
-
-def format_summary(metadata: dict, name: str) -> str:
-    """The build summary as lines for a person."""
-    lines = [
-        f"{name}: {metadata['clips_written']} of {metadata['clips_annotated']} clips written; "
-        f"{metadata['apexes_spotted']} apexes spotted (seed 000 eq. 5), "
-        f"{metadata['landmark_fallback_frames']} frames without a face kept the previous landmarks"
-    ]
-    for key, title in (("clips_skipped", "skipped"), ("annotation_problems", "annotation problems")):
-        if metadata.get(key):
-            lines.append(f"  {title} ({len(metadata[key])}):")
-            lines += [f"    {message}" for message in metadata[key]]
-    return "\n".join(lines)
