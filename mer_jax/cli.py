@@ -71,7 +71,10 @@ def synth(argv: list[str]) -> None:
     from mer_jax.synth import write_synthetic_composite
 
     summary = write_synthetic_composite(args.out, seed=args.seed)
-    print(summary)
+    print(
+        f"wrote {len(summary['clips'])} clips ({summary['frames']} frames, {summary['bytes'] / 1e6:.0f} MB) "
+        f"in {summary['seconds']:.0f} s to {args.out}\nbuild them: mer-jax build megc2019 --manual_dir {args.out}"
+    )
 
 
 def run_reporting_errors(argv: list[str]) -> None:

@@ -9,5 +9,6 @@ from mer_jax.data_builders.casme2 import Casme2
 from mer_jax.data_builders.megc2019 import Megc2019
 from mer_jax.data_builders.samm import Samm
 from mer_jax.data_builders.smic import Smic
+from mer_jax.data_builders.synthetic_me import SyntheticMe
 
-BUILDERS = {builder.name: builder for builder in (Casme2, Samm, Smic, Megc2019)}
+BUILDERS = {builder.name: builder for builder in (Casme2, Samm, Smic, Megc2019, SyntheticMe)}

@@ -214,7 +214,10 @@ class ClipDatasetBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True
 
     def _raw_root(self, dl_manager: tfds.download.DownloadManager) -> Path:
         """The folder holding the raw datasets: the manual folder."""
-        root = Path(dl_manager.manual_dir)
+        return self._raw_root_from(Path(dl_manager.manual_dir))
+
+    def _raw_root_from(self, root: Path) -> Path:
+        """``root`` once every source's files are found in it (FileNotFoundError naming those missing)."""
         for name in self.SOURCES:
             SOURCES[name].check(root)
         return root
