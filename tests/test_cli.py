@@ -40,3 +40,16 @@ def test_usage_errors_are_clear():
     assert result.returncode != 0 and "train needs --workdir DIR" in result.stderr
     result = mer_jax("describe", "--config", "configs/quickstart.py", "--config.model.name=resnet")
     assert result.returncode != 0 and "unknown model.name 'resnet'" in result.stderr
+
+
+def test_build_errors_say_what_goes_where(tmp_path):
+    result = mer_jax("build", "casme2", "--manual_dir", str(tmp_path), "--data_dir", str(tmp_path / "out"))
+    assert result.returncode != 0
+    assert "mer-jax: error: casme2: missing" in result.stderr
+    assert "CASME2-coding-20140508.xlsx" in result.stderr and "CASME2_RAW_selected/sub01/EP02_01f" in result.stderr
+    result = mer_jax("build", "casme3", "--manual_dir", str(tmp_path))
+    assert "unknown dataset 'casme3'; builders: casme2, samm, smic, megc2019, synthetic_me" in result.stderr
+    result = mer_jax("train", "--config", "configs/rcn_megc2019.py", "--workdir", str(tmp_path / "run"),
+                     f"--config.data.data_dir={tmp_path}")
+    assert result.returncode != 0 and "no built data set 'megc2019/flow60'" in result.stderr
+    assert "mer-jax build megc2019 --config flow60" in result.stderr
