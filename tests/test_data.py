@@ -93,8 +93,10 @@ def test_load_synthetic_defaults():
 
 
 def test_load_unknown_dataset():
-    with pytest.raises(ValueError, match=r"unknown dataset 'casme2'; available: synthetic_flow \(built TFDS"):
+    with pytest.raises(ValueError, match=r"unknown dataset 'casme2'; available: synthetic_flow, or a built data set"):
         load(ml_collections.ConfigDict(dict(name="casme2")))
+    with pytest.raises(FileNotFoundError, match=r"no built data set 'casme2/flow60' under /nonexistent"):
+        load(ml_collections.ConfigDict(dict(name="casme2/flow60", data_dir="/nonexistent")))
 
 
 def test_load_unknown_synthetic_option():
