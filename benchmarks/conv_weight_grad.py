@@ -2,7 +2,12 @@
 
     python benchmarks/conv_weight_grad.py
 
-This is the measurement behind `mer_jax.models.layers.WEIGHT_GRAD_CHUNK`.
+This is the measurement behind `mer_jax.models.layers.WEIGHT_GRAD_CHUNK`, and
+behind `layers.conv_pooling_windows`: the xia2020_code stem (5x5, 3 -> 16, batch
+64, 60x60, then 2x2 max pooling) as XLA's convolution against window by window.
+Each time is the best of several runs: wall milliseconds, and CPU milliseconds
+(all threads), which is what counts when every core is busy with its own fold
+(`train.concurrent_folds`).
 """
 
 from __future__ import annotations
@@ -23,13 +28,22 @@ CASES = (
 )
 
 
-def seconds(fn, *args, repeats: int = 20) -> float:
+def seconds(fn, *args, repeats: int = 4, rounds: int = 10) -> tuple[float, float]:
+    """(wall, CPU) seconds per call, each the best of `rounds` rounds of `repeats` calls."""
     jax.block_until_ready(fn(*args))
-    start = time.perf_counter()
-    for _ in range(repeats):
-        out = fn(*args)
-    jax.block_until_ready(out)
-    return (time.perf_counter() - start) / repeats
+    wall, cpu = [], []
+    for _ in range(rounds):
+        start, start_cpu = time.perf_counter(), time.process_time()
+        for _ in range(repeats):
+            out = fn(*args)
+        jax.block_until_ready(out)
+        wall.append((time.perf_counter() - start) / repeats)
+        cpu.append((time.process_time() - start_cpu) / repeats)
+    return min(wall), min(cpu)
+
+
+def ms(timing: tuple[float, float]) -> str:
+    return f"{timing[0] * 1e3:6.1f} ms (CPU {timing[1] * 1e3:5.1f})"
 
 
 def main() -> None:
@@ -45,7 +59,25 @@ def main() -> None:
 
         whole = seconds(weight_grad(jax.lax.conv_general_dilated), w, x)
         sliced = seconds(weight_grad(layers.conv_general_dilated), w, x)
-        print(f"{name:28s} one piece {whole * 1e3:6.1f} ms   sliced {sliced * 1e3:6.1f} ms   ratio {whole / sliced:4.1f}x")
+        print(f"{name:28s} one piece {ms(whole)}   sliced {ms(sliced)}   ratio {whole[0] / sliced[0]:4.1f}x")
+
+    x = jax.random.normal(jax.random.PRNGKey(0), (64, 60, 60, 3))
+    w = jax.random.normal(jax.random.PRNGKey(1), (5, 5, 3, 16))
+    numbers = ("NHWC", "HWIO", "NHWC")
+
+    def direct(w, x):  # the conv cut into its 2x2 pooling windows, as conv_pooling_windows returns it
+        z = layers.conv_general_dilated(x, w, (1, 1), ((0, 0), (0, 0)), dimension_numbers=numbers)
+        return z.reshape(64, 28, 2, 28, 2, 16).transpose(0, 1, 3, 2, 4, 5).reshape(64, 28, 28, 4, 16)
+
+    def windowed(w, x):
+        return layers.conv_pooling_windows(x, w, None, (2, 2))
+
+    def with_weight_grad(f):
+        return jax.jit(jax.grad(lambda w, x: jnp.sum(f(w, x) ** 2)))
+
+    for what, wrap in (("forward", jax.jit), ("+ weight gradient", with_weight_grad)):
+        a, b = seconds(wrap(direct), w, x), seconds(wrap(windowed), w, x)
+        print(f"stem 5x5 + pool {what:17s} XLA conv {ms(a)}   window by window {ms(b)}   CPU ratio {a[1] / b[1]:4.1f}x")
 
 
 if __name__ == "__main__":

@@ -23,7 +23,7 @@ import numpy as np
 from mer_jax import protocols
 from mer_jax.config import base_config
 from mer_jax.data import Dataset
-from mer_jax.train import resolve_strategy, train_folds
+from mer_jax.train import resolve_concurrent_folds, resolve_steps_per_call, resolve_strategy, train_folds
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -40,6 +40,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--size", type=int, default=60)
     parser.add_argument("--strategy", default="auto", choices=("auto", "vmap", "loop"))
+    parser.add_argument("--steps-per-call", type=int, default=0, help="train.steps_per_call (0: auto)")
+    parser.add_argument("--concurrent-folds", type=int, default=0, help="train.concurrent_folds (0: auto)")
     parser.add_argument("--compare", action="store_true", help="run torch and mer_jax vmap, loop, auto; print ratios")
     args = parser.parse_args(argv)
     if args.recurrent_steps is None:
@@ -68,7 +70,10 @@ def run(args: argparse.Namespace, strategy: str, dataset: Dataset) -> dict[str, 
         recurrent_steps=args.recurrent_steps,
     )
     config.data.input_shape = dataset.input_shape
-    config.train.update(strategy=strategy, epochs=args.epochs, batch_size=args.batch_size, learning_rate=5e-4)
+    config.train.update(
+        strategy=strategy, epochs=args.epochs, batch_size=args.batch_size, learning_rate=5e-4,
+        steps_per_call=args.steps_per_call, concurrent_folds=args.concurrent_folds,
+    )
     folds = protocols.loso(dataset.subject)
     start = time.perf_counter()
     result = train_folds(config, dataset, folds, progress=False)
@@ -118,7 +123,9 @@ def main(argv=None) -> None:
     print(
         f"{args.model} ({args.variant}), M={args.features}, K={args.pool_size}, {args.folds} folds, "
         f"{args.examples} examples {args.size}x{args.size}x3, {args.epochs} epochs, batch {args.batch_size}, "
-        f"jax backend {jax.default_backend()} x{jax.device_count()}",
+        f"jax backend {jax.default_backend()} x{jax.device_count()}; steps per call "
+        f"{resolve_steps_per_call(args.steps_per_call) or 'all'}, concurrent folds "
+        f"{resolve_concurrent_folds(args.concurrent_folds)}",
         flush=True,
     )
     if not args.compare:

@@ -49,6 +49,8 @@ def base_config() -> ml_collections.ConfigDict:
     config.train = ml_collections.ConfigDict()
     config.train.strategy = "auto"  # auto | vmap | loop
     config.train.fold_chunk = 0  # vmap: folds per compiled call (0 = all), to bound device memory
+    config.train.steps_per_call = 0  # optimisation steps per compiled call (0 = auto: 1 on CPU, the whole epoch elsewhere)
+    config.train.concurrent_folds = 0  # folds (loop) or fold groups (vmap) run at once (0 = auto: CPU cores on CPU, else 1)
     config.train.epochs = 100
     config.train.batch_size = 64
     config.train.learning_rate = 1e-4

@@ -7,12 +7,15 @@ fold's random numbers depend only on (train.seed, fold index, epoch, step): a
 fold trained with the others gives what it gives trained alone.
 
 One compiled call runs a whole epoch (every step) of a group of folds (`vmap`)
-or of one fold (`loop`): mer_jax/parallel.py holds the program and the runner.
+or of one fold (`loop`), or on CPU one step of it (`train.steps_per_call`), and
+on CPU several folds run at once on threads (`train.concurrent_folds`):
+mer_jax/parallel.py holds the program and the runner.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -41,6 +44,35 @@ def resolve_strategy(strategy: str, backend: str | None = None) -> str:
     if strategy != "auto":
         return strategy
     return "loop" if (backend or jax.default_backend()) == "cpu" else "vmap"
+
+
+def resolve_steps_per_call(steps_per_call: int, backend: str | None = None) -> int:
+    """`train.steps_per_call` 0 (auto) -> 1 on CPU, the whole epoch (0) on accelerators.
+
+    On CPU the steps of a call are unrolled into its program (a convolution inside an
+    XLA:CPU while loop is many times slower), so the compile time grows with the steps
+    per call while the time per step does not fall (benchmarks/fold_parallel.py).
+    """
+    if steps_per_call < 0:
+        raise ValueError(f"train.steps_per_call must be >= 0 (0: auto), got {steps_per_call}")
+    if steps_per_call:
+        return int(steps_per_call)
+    return 1 if (backend or jax.default_backend()) == "cpu" else 0
+
+
+def resolve_concurrent_folds(concurrent_folds: int, backend: str | None = None) -> int:
+    """`train.concurrent_folds` 0 (auto) -> the CPU cores this process may use on CPU, 1 on accelerators.
+
+    On CPU, folds (groups of folds for `vmap`) run on that many threads at once:
+    XLA:CPU's own threads kept 2 cores only 1.5x busier than one on an RCN step.
+    """
+    if concurrent_folds < 0:
+        raise ValueError(f"train.concurrent_folds must be >= 0 (0: auto), got {concurrent_folds}")
+    if concurrent_folds:
+        return int(concurrent_folds)
+    if (backend or jax.default_backend()) != "cpu":
+        return 1
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def learning_rate(train_config: ml_collections.ConfigDict, epoch: int) -> float:
@@ -127,6 +159,8 @@ def make_runner(
         batch_size=config.train.batch_size,
         steps_per_epoch=max(1, int(inputs.num_steps.max())),
         unroll=jax.default_backend() == "cpu",
+        steps_per_call=resolve_steps_per_call(config.train.steps_per_call),
+        masked=strategy != "loop",  # one fold per call: the runner skips the steps beyond a fold's own
     )
     runner = FoldRunner(
         program,
@@ -136,6 +170,7 @@ def make_runner(
         strategy=strategy,
         fold_chunk=fold_chunk,
         devices=devices,
+        concurrency=resolve_concurrent_folds(config.train.concurrent_folds),
     )
     return runner, inputs
 

@@ -181,3 +181,93 @@ def test_sliced_weight_gradient_equals_xla_gradient():
     np.testing.assert_allclose(
         layers.conv_general_dilated(x, w, *args, **kwargs), jax.lax.conv_general_dilated(x, w, *args, **kwargs)
     )
+
+
+@pytest.mark.parametrize(
+    "x_shape, kernel, window, padding",
+    [((3, 20, 20, 3), 5, (2, 2), 0), ((2, 21, 19, 4), 3, (2, 2), 1), ((2, 17, 16, 2), 4, (2, 2), 0), ((2, 24, 12, 3), 5, (4, 1), 2)],
+)
+def test_conv_pooling_windows_is_the_conv_cut_into_windows(x_shape, kernel, window, padding):
+    x = jax.random.normal(jax.random.PRNGKey(8), x_shape)
+    w = jax.random.normal(jax.random.PRNGKey(9), (kernel, kernel, x_shape[-1], 5))
+    bias = jnp.arange(5.0)
+    x = jnp.pad(x, ((0, 0), (padding, padding), (padding, padding), (0, 0)))
+    z = jax.lax.conv_general_dilated(x, w, (1, 1), "VALID", dimension_numbers=("NHWC", "HWIO", "NHWC")) + bias
+    (wh, ww), (b, h, wd, o) = window, z.shape
+    h2, w2 = h // wh, wd // ww
+    expected = z[:, : h2 * wh, : w2 * ww].reshape(b, h2, wh, w2, ww, o).transpose(0, 1, 3, 2, 4, 5)
+    got = layers.conv_pooling_windows(x, w, bias, window)
+    np.testing.assert_allclose(got, expected.reshape(b, h2, w2, wh * ww, o), rtol=1e-5, atol=1e-4)
+
+
+def _unfused_bn_relu_max(z, scale, bias):
+    mean, var = layers.batch_statistics(z)
+    y = (z - mean) * (jax.lax.rsqrt(var + layers.BN_EPSILON) * scale) + bias
+    return jax.nn.relu(y).max(-2), mean, var
+
+
+def test_fused_batch_norm_relu_max_matches_the_composition():
+    z = jax.random.normal(jax.random.PRNGKey(10), (4, 5, 3, 4, 6))
+    scale = jnp.array([1.0, -0.7, 2.0, 0.05, 0.3, -1.5])  # a negative scale pools the window's minimum
+    bias = jnp.linspace(-0.2, 0.3, 6)
+    weights = [jax.random.normal(jax.random.PRNGKey(11), (4, 5, 3, 6)), jnp.arange(6.0), jnp.arange(6.0) ** 2]
+
+    def loss(fn):
+        return lambda *args: sum(jnp.sum(out * w) for out, w in zip(fn(*args), weights))
+
+    for got, expected in zip(layers.batch_norm_relu_max(z, scale, bias), _unfused_bn_relu_max(z, scale, bias)):
+        np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-6)
+    got = jax.grad(loss(layers.batch_norm_relu_max), argnums=(0, 1, 2))(z, scale, bias)
+    expected = jax.grad(loss(_unfused_bn_relu_max), argnums=(0, 1, 2))(z, scale, bias)
+    for g, e in zip(got, expected):
+        np.testing.assert_allclose(g, e, rtol=1e-5, atol=1e-5)
+
+
+def test_fused_max_gives_a_tied_window_gradient_to_its_first_maximum():
+    z = jnp.zeros((2, 3, 4, 1)).at[0, 0, 1:].set(1.0)  # window (0, 0): three equal maxima
+    grad = jax.grad(lambda z: jnp.sum(layers.batch_norm_relu_max(z, jnp.ones(1), jnp.ones(1))[0]))(z)
+    split = jax.grad(lambda z: jnp.sum(_unfused_bn_relu_max(z, jnp.ones(1), jnp.ones(1))[0]))(z)  # autodiff splits ties
+    np.testing.assert_allclose(grad[0, 0].sum(), split[0, 0].sum(), rtol=1e-5, atol=1e-6)  # the same window total
+    np.testing.assert_allclose(grad[0, 0, 2], grad[0, 0, 3], rtol=1e-6)  # the later maxima get only the BatchNorm part
+    # The first maximum gets the whole share that autodiff splits in three.
+    share = float(grad[0, 0, 1, 0] - grad[0, 0, 2, 0])
+    assert share != 0.0 and share == pytest.approx(3 * float(split[0, 0, 1, 0] - grad[0, 0, 2, 0]), rel=1e-4)
+
+
+@pytest.mark.parametrize("shape", [(60, 60, 3), (61, 59, 3)])
+def test_pooled_conv_block_matches_conv_bn_relu_then_max_pool(shape):
+    block = layers.ConvBNReLU(3, 8, 5, rngs=nnx.Rngs(0))
+    graphdef, params, stats = nnx.split(block, nnx.Param, nnx.BatchStat)
+    x = jax.random.normal(jax.random.PRNGKey(12), (4, *shape))
+
+    def run(fused, train):
+        def loss(params):
+            m = nnx.merge(graphdef, params, stats, copy=True)
+            out = m.pooled(x, (2, 2), train=train) if fused else layers.max_pool(m(x, train=train), (2, 2))
+            return jnp.sum(jnp.sin(out)), (out, nnx.state(m, nnx.BatchStat))
+
+        (_, (out, new_stats)), grads = jax.value_and_grad(loss, has_aux=True)(params)
+        return out, new_stats, grads
+
+    for train in (True, False):
+        for got, expected in zip(run(True, train), run(False, train)):  # output, BatchNorm statistics, gradients
+            # (the conv bias, followed by BatchNorm, has a zero gradient up to float noise)
+            scale = max(float(np.abs(leaf).max()) for leaf in jax.tree.leaves(expected))
+            for g, e in zip(jax.tree.leaves(got), jax.tree.leaves(expected)):
+                np.testing.assert_allclose(g, e, rtol=1e-4, atol=1e-5 * scale)
+
+
+def test_dropout_mask_is_bernoulli_deterministic_and_cheap_where_it_can_be():
+    key = jax.random.PRNGKey(13)
+    for keep in (0.5, 0.75, 0.7):
+        mask = layers.dropout_mask(key, keep, (64, 28, 28, 16))
+        assert mask.shape == (64, 28, 28, 16) and mask.dtype == jnp.bool_
+        assert abs(float(mask.mean()) - keep) < 0.005
+        np.testing.assert_array_equal(mask, layers.dropout_mask(key, keep, (64, 28, 28, 16)))
+    a, b = (layers.dropout_mask(k, 0.5, (1000,)) for k in jax.random.split(key))
+    assert 0.4 < float(jnp.mean(a == b)) < 0.6  # different keys, independent masks
+    dropout = layers.Dropout(0.5)
+    x = jnp.ones((8, 5, 5, 4))
+    np.testing.assert_array_equal(dropout(x, deterministic=True), x)
+    out = dropout(x, deterministic=False, rngs=nnx.Rngs(dropout=key))
+    assert set(np.unique(np.asarray(out))) <= {0.0, 2.0}

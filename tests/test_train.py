@@ -11,7 +11,15 @@ import pytest
 
 from mer_jax import data, protocols
 from mer_jax.config import base_config, sibling_config
-from mer_jax.train import fold_inputs, learning_rate, resolve_strategy, train_and_evaluate, train_folds
+from mer_jax.train import (
+    fold_inputs,
+    learning_rate,
+    resolve_concurrent_folds,
+    resolve_steps_per_call,
+    resolve_strategy,
+    train_and_evaluate,
+    train_folds,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -61,6 +69,20 @@ def test_vmap_loop_and_separate_runs_agree():
         )
     # Folds really differ: different held-out subjects and different initialisations.
     assert not np.allclose(vmapped.history["train_loss"][:, 0], vmapped.history["train_loss"][:, 1])
+
+
+def test_steps_per_call_and_concurrent_folds_change_no_result():
+    """RCN-A of the released code (the fused stem, dropout) split into calls and run on threads, against one call per epoch."""
+    config, dataset, folds = tiny_setup("loop", epochs=2)
+    config.model.update(name="rcn_a", variant="xia2020_code", recurrent_steps=2)
+    config.train.update(steps_per_call=0, concurrent_folds=1)
+    whole = train_folds(config, dataset, folds, progress=False)
+    for strategy, steps_per_call, concurrent_folds in (("loop", 1, 2), ("loop", 2, 1), ("loop", 2, 3), ("vmap", 1, 1)):
+        config.train.update(strategy=strategy, steps_per_call=steps_per_call, concurrent_folds=concurrent_folds)
+        split = train_folds(config, dataset, folds, progress=False)
+        np.testing.assert_allclose(split.test_logits, whole.test_logits, rtol=1e-4, atol=1e-4)
+        np.testing.assert_allclose(split.history["train_loss"], whole.history["train_loss"], rtol=1e-4)
+        np.testing.assert_allclose(split.history["train_accuracy"], whole.history["train_accuracy"], atol=1e-6)
 
 
 def test_eight_simulated_devices_agree_with_one():
@@ -133,6 +155,12 @@ def test_schedule_and_strategy_choice():
     assert learning_rate(config.train, 3) == pytest.approx(1e-3 * 0.8**3)
     assert resolve_strategy("auto", "cpu") == "loop"
     assert resolve_strategy("auto", "gpu") == "vmap"
+    assert resolve_steps_per_call(0, "cpu") == 1 and resolve_steps_per_call(0, "gpu") == 0
+    assert resolve_steps_per_call(3, "gpu") == 3
+    assert resolve_concurrent_folds(0, "gpu") == 1 and resolve_concurrent_folds(0, "cpu") >= 1
+    assert resolve_concurrent_folds(2, "gpu") == 2
+    with pytest.raises(ValueError, match="steps_per_call must be >= 0"):
+        resolve_steps_per_call(-1)
     with pytest.raises(ValueError, match="unknown train.strategy 'pmap'"):
         resolve_strategy("pmap")
 

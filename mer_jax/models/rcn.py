@@ -94,13 +94,14 @@ class Stem(nnx.Module):
             self.block = layers.ConvBNReLU(in_features, features, 5, rngs=rngs)
         else:
             self.block = layers.ConvBNReLU(in_features, features, 3, stride=3, padding=1, rngs=rngs)
-        self.dropout = nnx.Dropout(dropout)
+        self.dropout = layers.Dropout(dropout)
 
     def __call__(self, x: jax.Array, *, train: bool, rngs: nnx.Rngs | None) -> jax.Array:
         if not self.wide:
-            x = self.block(x, train=train)
             if self.variant == "xia2020_code":
-                x = layers.max_pool(x, (2, 2))
+                x = self.block.pooled(x, (2, 2), train=train)
+            else:
+                x = self.block(x, train=train)
             return self.dropout(x, deterministic=not train, rngs=rngs)
         if self.variant == "xia2020_code":
             # Released code: each stream conv -> ReLU -> BN -> Dropout, then concatenated.
@@ -150,7 +151,7 @@ class RCN(nnx.Module):
             share_norm=variant == "xia2020_code",
             rngs=rngs,
         )
-        self.dropout = nnx.Dropout(dropout)
+        self.dropout = layers.Dropout(dropout)
         self.classifier = nnx.Linear(
             pool_size * pool_size * features,
             num_classes,
