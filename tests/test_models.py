@@ -192,12 +192,21 @@ def test_conv_pooling_windows_is_the_conv_cut_into_windows(x_shape, kernel, wind
     w = jax.random.normal(jax.random.PRNGKey(9), (kernel, kernel, x_shape[-1], 5))
     bias = jnp.arange(5.0)
     x = jnp.pad(x, ((0, 0), (padding, padding), (padding, padding), (0, 0)))
-    z = jax.lax.conv_general_dilated(x, w, (1, 1), "VALID", dimension_numbers=("NHWC", "HWIO", "NHWC")) + bias
-    (wh, ww), (b, h, wd, o) = window, z.shape
-    h2, w2 = h // wh, wd // ww
-    expected = z[:, : h2 * wh, : w2 * ww].reshape(b, h2, wh, w2, ww, o).transpose(0, 1, 3, 2, 4, 5)
-    got = layers.conv_pooling_windows(x, w, bias, window)
-    np.testing.assert_allclose(got, expected.reshape(b, h2, w2, wh * ww, o), rtol=1e-5, atol=1e-4)
+
+    def expected(x, w, bias):
+        z = jax.lax.conv_general_dilated(x, w, (1, 1), "VALID", dimension_numbers=("NHWC", "HWIO", "NHWC")) + bias
+        (wh, ww), (b, h, wd, o) = window, z.shape
+        h2, w2 = h // wh, wd // ww
+        z = z[:, : h2 * wh, : w2 * ww].reshape(b, h2, wh, w2, ww, o).transpose(0, 1, 3, 2, 4, 5)
+        return z.reshape(b, h2, w2, wh * ww, o)
+
+    def got(x, w, bias):
+        return layers.conv_pooling_windows(x, w, bias, window)
+
+    np.testing.assert_allclose(got(x, w, bias), expected(x, w, bias), rtol=1e-5, atol=1e-4)
+    grads = [jax.grad(lambda *a: jnp.sum(jnp.sin(f(*a))), argnums=(0, 1, 2))(x, w, bias) for f in (got, expected)]
+    for g, e in zip(*grads):
+        np.testing.assert_allclose(g, e, rtol=1e-4, atol=1e-4)
 
 
 def _unfused_bn_relu_max(z, scale, bias):

@@ -257,33 +257,67 @@ def conv_pooling_windows(x: jax.Array, kernel: jax.Array, bias: jax.Array | None
     """conv(x, kernel) + bias (stride 1, VALID) as (B, H', W', wh * ww, O): each pooling window on axis -2.
 
     Output row ph * wh + py, column pw * ww + px is [:, ph, pw, py * ww + px];
-    conv rows and columns that do not fill a window are left out. Computed as
-    one denser convolution: the input cut into window-sized blocks stacked on
-    the channels (space to depth), the kernel rearranged so that output channel
-    (py, px, o) is the conv output at offset (py, px) of each window, a
-    ceil((KH + wh - 1) / wh) x ceil((KW + ww - 1) / ww) kernel with wh * ww times
-    the channels on both sides. The 5x5 stem of the xia2020_code RCN (3 -> 16
-    channels, 60x60, batch 64) ran 1.5x faster this way on XLA:CPU, forward
-    (7.0 against 10.5 ms) and with its weight gradient (15.8 against 18.8 ms),
-    and the pooling windows come out contiguous.
+    conv rows and columns that do not fill a window are left out. The forward
+    pass is one denser convolution: the input cut into window-sized blocks
+    stacked on the channels (space to depth), the kernel rearranged so that
+    output channel (py, px, o) is the conv output at offset (py, px) of each
+    window, a ceil((KH + wh - 1) / wh) x ceil((KW + ww - 1) / ww) kernel with
+    wh * ww times the channels on both sides. XLA:CPU runs the 5x5 stem of the
+    xia2020_code RCN (3 -> 16 channels, 60x60, batch 64) this way in half the
+    CPU time of its own convolution (5.6 against 11.3 ms), and the pooling
+    windows come out contiguous. The gradients are those of the plain
+    convolution (`conv_general_dilated`), whose weight gradient took less CPU
+    time than the denser one's (benchmarks/conv_weight_grad.py).
     """
+    wh, ww = window
+    kh, kw = kernel.shape[:2]
+    h, w = x.shape[1:3]
+    if (h - kh + 1) // wh < 1 or (w - kw + 1) // ww < 1:
+        raise ValueError(f"pooling window {tuple(window)} is larger than the conv output of a {h}x{w} input")
+    z = _windowed_conv(x, kernel, (wh, ww))
+    return z if bias is None else z + bias
+
+
+def _plain_conv(x: jax.Array, kernel: jax.Array) -> jax.Array:
+    return conv_general_dilated(x, kernel, (1, 1), ((0, 0), (0, 0)), dimension_numbers=("NHWC", "HWIO", "NHWC"))
+
+
+def _windowed_conv_forward(x, kernel, window):
     wh, ww = window
     kh, kw, c, o = kernel.shape
     b, h, w, _ = x.shape
     ph, pw = (h - kh + 1) // wh, (w - kw + 1) // ww
-    if ph < 1 or pw < 1:
-        raise ValueError(f"pooling window {tuple(window)} is larger than the conv output of a {h}x{w} input")
     (sh, sw), index, valid = _phase_kernel_index((kh, kw), (wh, ww))
     rows, cols = (ph + sh - 1) * wh, (pw + sw - 1) * ww  # the input the phase conv reads; the extra rows, if
-    x = jnp.pad(x[:, :rows, :cols], ((0, 0), (0, max(0, rows - h)), (0, max(0, cols - w)), (0, 0)))  # any, meet zero taps
-    x = x.reshape(b, rows // wh, wh, cols // ww, ww, c).transpose(0, 1, 3, 2, 4, 5).reshape(b, rows // wh, cols // ww, -1)
+    blocks = jnp.pad(x[:, :rows, :cols], ((0, 0), (0, max(0, rows - h)), (0, max(0, cols - w)), (0, 0)))  # any,
+    blocks = blocks.reshape(b, rows // wh, wh, cols // ww, ww, c).transpose(0, 1, 3, 2, 4, 5)  # meet zero taps
     taps = kernel.reshape(kh * kw, c, o)[index]  # (SH, SW, wh, ww, wh, ww, C, O)
     taps = jnp.where(valid[..., None, None], taps, 0.0).transpose(0, 1, 2, 3, 6, 4, 5, 7)
-    phase_kernel = taps.reshape(sh, sw, wh * ww * c, wh * ww * o)
-    z = conv_general_dilated(
-        x, phase_kernel, (1, 1), ((0, 0), (0, 0)), dimension_numbers=("NHWC", "HWIO", "NHWC")
-    ).reshape(b, ph, pw, wh * ww, o)
-    return z if bias is None else z + bias
+    z = jax.lax.conv_general_dilated(
+        blocks.reshape(b, rows // wh, cols // ww, wh * ww * c),
+        taps.reshape(sh, sw, wh * ww * c, wh * ww * o),
+        (1, 1),
+        ((0, 0), (0, 0)),
+        dimension_numbers=("NHWC", "HWIO", "NHWC"),
+    )
+    return z.reshape(b, ph, pw, wh * ww, o), (x, kernel)
+
+
+def _windowed_conv_backward(window, residuals, grad):
+    x, kernel = residuals
+    (wh, ww), (b, ph, pw, _, o) = window, grad.shape
+    grad = grad.reshape(b, ph, pw, wh, ww, o).transpose(0, 1, 3, 2, 4, 5).reshape(b, ph * wh, pw * ww, o)
+    full = (x.shape[1] - kernel.shape[0] + 1, x.shape[2] - kernel.shape[1] + 1)  # conv outputs outside
+    grad = jnp.pad(grad, ((0, 0), (0, full[0] - ph * wh), (0, full[1] - pw * ww), (0, 0)))  # the windows: 0
+    return jax.vjp(_plain_conv, x, kernel)[1](grad)
+
+
+@partial(jax.custom_vjp, nondiff_argnums=(2,))
+def _windowed_conv(x, kernel, window):
+    return _windowed_conv_forward(x, kernel, window)[0]
+
+
+_windowed_conv.defvjp(_windowed_conv_forward, _windowed_conv_backward)
 
 
 def conv(
