@@ -2,8 +2,8 @@
 
     python benchmarks/conv_weight_grad.py
 
-This is the measurement behind `mer_jax.models.layers.WEIGHT_GRAD_CHUNK`, and
-behind `layers.conv_pooling_windows`: the xia2020_code stem (5x5, 3 -> 16, batch
+This is the measurement behind `mer_jax.models.fast_ops.WEIGHT_GRAD_CHUNK`, and
+behind `fast_ops.conv_pooling_windows`: the xia2020_code stem (5x5, 3 -> 16, batch
 64, 60x60, then 2x2 max pooling) as XLA's convolution against window by window.
 Each time is the best of several runs: wall milliseconds, and CPU milliseconds
 (all threads), which is what counts when every core is busy with its own fold
@@ -17,7 +17,7 @@ import time
 import jax
 import jax.numpy as jnp
 
-from mer_jax.models import layers
+from mer_jax.models import fast_ops
 
 # (name, input NHWC, kernel HWIO, stride, padding): the convolutions of the RCN family at batch 64.
 CASES = (
@@ -47,7 +47,7 @@ def ms(timing: tuple[float, float]) -> str:
 
 
 def main() -> None:
-    print(f"backend {jax.default_backend()}, slices of {layers.WEIGHT_GRAD_CHUNK} examples")
+    print(f"backend {jax.default_backend()}, slices of {fast_ops.WEIGHT_GRAD_CHUNK} examples")
     for name, x_shape, w_shape, stride, pad in CASES:
         x = jax.random.normal(jax.random.PRNGKey(0), x_shape)
         w = jax.random.normal(jax.random.PRNGKey(1), w_shape)
@@ -58,7 +58,7 @@ def main() -> None:
             return jax.jit(jax.grad(lambda w, x: jnp.sum(conv(x, w, *args, **kwargs) ** 2)))
 
         whole = seconds(weight_grad(jax.lax.conv_general_dilated), w, x)
-        sliced = seconds(weight_grad(layers.conv_general_dilated), w, x)
+        sliced = seconds(weight_grad(fast_ops.conv_general_dilated), w, x)
         print(f"{name:28s} one piece {ms(whole)}   sliced {ms(sliced)}   ratio {whole[0] / sliced[0]:4.1f}x")
 
     x = jax.random.normal(jax.random.PRNGKey(0), (64, 60, 60, 3))
@@ -66,11 +66,11 @@ def main() -> None:
     numbers = ("NHWC", "HWIO", "NHWC")
 
     def direct(w, x):  # the conv cut into its 2x2 pooling windows, as conv_pooling_windows returns it
-        z = layers.conv_general_dilated(x, w, (1, 1), ((0, 0), (0, 0)), dimension_numbers=numbers)
+        z = fast_ops.conv_general_dilated(x, w, (1, 1), ((0, 0), (0, 0)), dimension_numbers=numbers)
         return z.reshape(64, 28, 2, 28, 2, 16).transpose(0, 1, 3, 2, 4, 5).reshape(64, 28, 28, 4, 16)
 
     def windowed(w, x):
-        return layers.conv_pooling_windows(x, w, None, (2, 2))
+        return fast_ops.conv_pooling_windows(x, w, None, (2, 2))
 
     def with_weight_grad(f):
         return jax.jit(jax.grad(lambda w, x: jnp.sum(f(w, x) ** 2)))

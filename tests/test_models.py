@@ -1,12 +1,14 @@
 """Shapes, parameter counts and the building blocks of the recurrent convolutional models."""
 
+from functools import partial
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 from flax import nnx
 
-from mer_jax.models import MODEL_NAMES, count_params, create_model, layers
+from mer_jax.models import MODEL_NAMES, count_params, create_model, fast_ops, layers
 
 
 def make(name, variant="paper", features=16, pool_size=5, steps=3, shape=(60, 60, 3), classes=3, **extra):
@@ -166,7 +168,7 @@ def test_attention_map_is_a_soft_weighting_from_the_classifier():
 
 
 def test_sliced_weight_gradient_equals_xla_gradient():
-    x = jax.random.normal(jax.random.PRNGKey(6), (2 * layers.WEIGHT_GRAD_CHUNK, 12, 12, 3))
+    x = jax.random.normal(jax.random.PRNGKey(6), (2 * fast_ops.WEIGHT_GRAD_CHUNK, 12, 12, 3))
     w = jax.random.normal(jax.random.PRNGKey(7), (5, 5, 3, 4))
     args = ((1, 1), ((1, 1), (1, 1)))
     kwargs = {"dimension_numbers": ("NHWC", "HWIO", "NHWC")}
@@ -175,11 +177,11 @@ def test_sliced_weight_gradient_equals_xla_gradient():
         return lambda x, w: jnp.sum(jnp.sin(conv(x, w, *args, **kwargs)))
 
     expected = jax.grad(loss(jax.lax.conv_general_dilated), argnums=(0, 1))(x, w)
-    got = jax.grad(loss(layers.conv_general_dilated), argnums=(0, 1))(x, w)
+    got = jax.grad(loss(fast_ops.conv_general_dilated), argnums=(0, 1))(x, w)
     for e, g in zip(expected, got):
         np.testing.assert_allclose(g, e, rtol=1e-4, atol=1e-4)
     np.testing.assert_allclose(
-        layers.conv_general_dilated(x, w, *args, **kwargs), jax.lax.conv_general_dilated(x, w, *args, **kwargs)
+        fast_ops.conv_general_dilated(x, w, *args, **kwargs), jax.lax.conv_general_dilated(x, w, *args, **kwargs)
     )
 
 
@@ -201,7 +203,7 @@ def test_conv_pooling_windows_is_the_conv_cut_into_windows(x_shape, kernel, wind
         return z.reshape(b, h2, w2, wh * ww, o)
 
     def got(x, w, bias):
-        return layers.conv_pooling_windows(x, w, bias, window)
+        return fast_ops.conv_pooling_windows(x, w, bias, window)
 
     np.testing.assert_allclose(got(x, w, bias), expected(x, w, bias), rtol=1e-5, atol=1e-4)
     grads = [jax.grad(lambda *a: jnp.sum(jnp.sin(f(*a))), argnums=(0, 1, 2))(x, w, bias) for f in (got, expected)]
@@ -210,7 +212,7 @@ def test_conv_pooling_windows_is_the_conv_cut_into_windows(x_shape, kernel, wind
 
 
 def _unfused_bn_relu_max(z, scale, bias):
-    mean, var = layers.batch_statistics(z)
+    mean, var = fast_ops.batch_statistics(z)
     y = (z - mean) * (jax.lax.rsqrt(var + layers.BN_EPSILON) * scale) + bias
     return jax.nn.relu(y).max(-2), mean, var
 
@@ -224,9 +226,9 @@ def test_fused_batch_norm_relu_max_matches_the_composition():
     def loss(fn):
         return lambda *args: sum(jnp.sum(out * w) for out, w in zip(fn(*args), weights))
 
-    for got, expected in zip(layers.batch_norm_relu_max(z, scale, bias), _unfused_bn_relu_max(z, scale, bias)):
+    for got, expected in zip(fast_ops.batch_norm_relu_max(z, scale, bias, layers.BN_EPSILON), _unfused_bn_relu_max(z, scale, bias)):
         np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-6)
-    got = jax.grad(loss(layers.batch_norm_relu_max), argnums=(0, 1, 2))(z, scale, bias)
+    got = jax.grad(loss(partial(fast_ops.batch_norm_relu_max, epsilon=layers.BN_EPSILON)), argnums=(0, 1, 2))(z, scale, bias)
     expected = jax.grad(loss(_unfused_bn_relu_max), argnums=(0, 1, 2))(z, scale, bias)
     for g, e in zip(got, expected):
         np.testing.assert_allclose(g, e, rtol=1e-5, atol=1e-5)
@@ -234,7 +236,7 @@ def test_fused_batch_norm_relu_max_matches_the_composition():
 
 def test_fused_max_gives_a_tied_window_gradient_to_its_first_maximum():
     z = jnp.zeros((2, 3, 4, 1)).at[0, 0, 1:].set(1.0)  # window (0, 0): three equal maxima
-    grad = jax.grad(lambda z: jnp.sum(layers.batch_norm_relu_max(z, jnp.ones(1), jnp.ones(1))[0]))(z)
+    grad = jax.grad(lambda z: jnp.sum(fast_ops.batch_norm_relu_max(z, jnp.ones(1), jnp.ones(1), layers.BN_EPSILON)[0]))(z)
     split = jax.grad(lambda z: jnp.sum(_unfused_bn_relu_max(z, jnp.ones(1), jnp.ones(1))[0]))(z)  # autodiff splits ties
     np.testing.assert_allclose(grad[0, 0].sum(), split[0, 0].sum(), rtol=1e-5, atol=1e-6)  # the same window total
     np.testing.assert_allclose(grad[0, 0, 2], grad[0, 0, 3], rtol=1e-6)  # the later maxima get only the BatchNorm part
@@ -269,13 +271,13 @@ def test_pooled_conv_block_matches_conv_bn_relu_then_max_pool(shape):
 def test_dropout_mask_is_bernoulli_deterministic_and_cheap_where_it_can_be():
     key = jax.random.PRNGKey(13)
     for keep in (0.5, 0.75, 0.7):
-        mask = layers.dropout_mask(key, keep, (64, 28, 28, 16))
+        mask = fast_ops.dropout_mask(key, keep, (64, 28, 28, 16))
         assert mask.shape == (64, 28, 28, 16) and mask.dtype == jnp.bool_
         assert abs(float(mask.mean()) - keep) < 0.005
-        np.testing.assert_array_equal(mask, layers.dropout_mask(key, keep, (64, 28, 28, 16)))
-    a, b = (layers.dropout_mask(k, 0.5, (1000,)) for k in jax.random.split(key))
+        np.testing.assert_array_equal(mask, fast_ops.dropout_mask(key, keep, (64, 28, 28, 16)))
+    a, b = (fast_ops.dropout_mask(k, 0.5, (1000,)) for k in jax.random.split(key))
     assert 0.4 < float(jnp.mean(a == b)) < 0.6  # different keys, independent masks
-    dropout = layers.Dropout(0.5)
+    dropout = fast_ops.Dropout(0.5)
     x = jnp.ones((8, 5, 5, 4))
     np.testing.assert_array_equal(dropout(x, deterministic=True), x)
     out = dropout(x, deterministic=False, rngs=nnx.Rngs(dropout=key))

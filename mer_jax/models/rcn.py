@@ -31,7 +31,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from mer_jax.models import layers
+from mer_jax.models import fast_ops, layers
 
 VARIANTS = ("paper", "xia2020_code")
 
@@ -94,7 +94,7 @@ class Stem(nnx.Module):
             self.block = layers.ConvBNReLU(in_features, features, 5, rngs=rngs)
         else:
             self.block = layers.ConvBNReLU(in_features, features, 3, stride=3, padding=1, rngs=rngs)
-        self.dropout = layers.Dropout(dropout)
+        self.dropout = fast_ops.Dropout(dropout)
 
     def __call__(self, x: jax.Array, *, train: bool, rngs: nnx.Rngs | None) -> jax.Array:
         if not self.wide:
@@ -151,7 +151,7 @@ class RCN(nnx.Module):
             share_norm=variant == "xia2020_code",
             rngs=rngs,
         )
-        self.dropout = layers.Dropout(dropout)
+        self.dropout = fast_ops.Dropout(dropout)
         self.classifier = nnx.Linear(
             pool_size * pool_size * features,
             num_classes,
