@@ -111,3 +111,27 @@ def test_train_folds_torch_predicts_every_clip_once(use_dataloader):
     assert result["seconds"] > 0
     assert set(result["phase_seconds"]) == {"init", "train", "predict"}
     assert sum(result["phase_seconds"].values()) <= result["seconds"]
+
+
+def test_fold_parallel_compare_runs_every_implementation_and_prints_its_ratios():
+    """benchmarks/fold_parallel.py --compare at toy size: every run reported, the ratios parse (no timing asserted)."""
+    import subprocess
+
+    repo = Path(__file__).resolve().parents[1]
+    command = [
+        sys.executable, str(repo / "benchmarks" / "fold_parallel.py"), "--compare", "--repeats", "2",
+        "--model", "rcn_a", "--variant", "xia2020_code", "--features", "4", "--pool-size", "2",
+        "--folds", "3", "--examples", "24", "--epochs", "1", "--batch-size", "4", "--size", "16",
+    ]  # fmt: skip
+    result = subprocess.run(command, capture_output=True, text=True, cwd=repo, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = result.stdout.splitlines()
+    runs = [line.split(":")[0].strip() for line in lines if ": total " in line]
+    assert runs == ["torch", "loop", "vmap", "auto (loop)"] * 3  # two rounds, then the best of each
+    ratios = {line.split(":")[0]: float(line.split(":")[1]) for line in lines[-3:]}
+    assert set(ratios) == {
+        "loop wall time / vmap wall time",
+        "torch wall time / mer_jax auto wall time",
+        "auto (loop) wall time / faster strategy's",
+    }
+    assert all(ratio > 0 for ratio in ratios.values())
