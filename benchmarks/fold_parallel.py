@@ -43,6 +43,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--strategy", default="auto", choices=("auto", "vmap", "loop"))
     parser.add_argument("--steps-per-call", type=int, default=0, help="train.steps_per_call (0: auto)")
     parser.add_argument("--concurrent-folds", type=int, default=0, help="train.concurrent_folds (0: auto)")
+    parser.add_argument("--fold-chunk", type=int, default=0, help="train.fold_chunk, folds per vmap group (0: all)")
     parser.add_argument("--compare", action="store_true", help="run torch and mer_jax vmap, loop, auto; print ratios")
     parser.add_argument(
         "--repeats", type=int, default=1, help="--compare: run everything this many times, interleaved; keep each best"
@@ -76,7 +77,7 @@ def run(args: argparse.Namespace, strategy: str, dataset: Dataset) -> dict[str, 
     config.data.input_shape = dataset.input_shape
     config.train.update(
         strategy=strategy, epochs=args.epochs, batch_size=args.batch_size, learning_rate=5e-4,
-        steps_per_call=args.steps_per_call, concurrent_folds=args.concurrent_folds,
+        steps_per_call=args.steps_per_call, concurrent_folds=args.concurrent_folds, fold_chunk=args.fold_chunk,
     )
     folds = protocols.loso(dataset.subject)
     start = time.perf_counter()
