@@ -4,7 +4,7 @@ The default suite runs a small composite (4 subjects per dataset, 12 clips
 each, 12 folds). On sets this small UF1 moves with the seed (0.68 to 0.77
 measured over seeds 0-2), so its bar is 0.65, well above the 0.34 of the same
 clips with the expression motion removed. The issue's bar, UF1 >= 0.7, is
-asserted on the full default composite (68 folds; 0.76 measured), which with
+asserted on the full default composite (68 folds; 0.74 measured), which with
 the control runs under `pytest -m slow`.
 """
 
@@ -43,11 +43,11 @@ def test_small_synthetic_composite_is_learned(tmp_path):
 @pytest.mark.slow
 def test_without_the_expression_motion_nothing_is_learned(tmp_path):
     result = synth_build_train(tmp_path, expression_scale=0.0)
-    assert result["uf1"] < 0.5, result["uf1"]  # measured 0.34; chance is 0.33
+    assert result["uf1"] < 0.5, result["uf1"]  # measured 0.30-0.34; chance is 0.33
 
 
 @pytest.mark.slow
 def test_full_composite_main_job_reaches_uf1_0_7(tmp_path):
     result = synth_build_train(tmp_path, small=False)
     assert result["num_folds"] == 68
-    assert result["uf1"] >= 0.7, result["uf1"]  # measured 0.76
+    assert result["uf1"] >= 0.7, result["uf1"]  # measured 0.74-0.76
