@@ -16,6 +16,7 @@ rcn_s and rcn_w (benchmarks/torch_rcn.py).
 from __future__ import annotations
 
 import argparse
+import resource
 import time
 
 import jax
@@ -113,6 +114,14 @@ def timing(args, dataset: Dataset, name: str, total: float, compile_s: float, tr
     }
 
 
+def peak_memory() -> str:
+    """The largest memory in use so far in this process: per accelerator, or the process's resident set on CPU."""
+    stats = [(device, device.memory_stats()) for device in jax.local_devices()]
+    if all(stat and "peak_bytes_in_use" in stat for _, stat in stats):
+        return ", ".join(f"{device} {stat['peak_bytes_in_use'] / 2**30:.2f} GiB" for device, stat in stats)
+    return f"process resident set {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20:.2f} GiB"  # KiB on Linux
+
+
 def report(timing: dict[str, float]) -> None:
     print(
         f"{timing['strategy']:>11}: total {timing['total_s']:.1f} s = compile {timing['compile_s']:.1f} + "
@@ -136,6 +145,7 @@ def main(argv=None) -> None:
     if not args.compare:
         result = run_torch(args, dataset) if args.impl == "torch" else run(args, args.strategy, dataset)
         report(result)
+        print(f"peak memory: {peak_memory()}")
         print(f"fold_epochs_per_second: {result['fold_epochs_per_second']:.3f}")
         return
     timings = {}
@@ -153,6 +163,7 @@ def main(argv=None) -> None:
         print(f"best of {args.repeats}:")
         for timing in timings.values():
             report(timing)
+    print(f"peak memory over all the runs: {peak_memory()}")
     best = min(timings["vmap"]["total_s"], timings["loop"]["total_s"])
     print(f"loop wall time / vmap wall time: {timings['loop']['total_s'] / timings['vmap']['total_s']:.2f}")
     print(f"torch wall time / mer_jax auto wall time: {timings['torch']['total_s'] / timings['auto']['total_s']:.2f}")

@@ -128,6 +128,7 @@ def test_fold_parallel_compare_runs_every_implementation_and_prints_its_ratios()
     lines = result.stdout.splitlines()
     runs = [line.split(":")[0].strip() for line in lines if ": total " in line]
     assert runs == ["torch", "loop", "vmap", "auto (loop)"] * 3  # two rounds, then the best of each
+    assert any(line.startswith("peak memory over all the runs: ") and "GiB" in line for line in lines)
     ratios = {line.split(":")[0]: float(line.split(":")[1]) for line in lines[-3:]}
     assert set(ratios) == {
         "loop wall time / vmap wall time",
