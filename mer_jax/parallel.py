@@ -250,7 +250,7 @@ class FoldRunner:
             raise ValueError(f"unknown strategy {strategy!r}; valid: vmap, loop")
         self.groups = groups
         self.concurrency = min(concurrency, len(groups))
-        self._max_steps = [int(np.max(inputs.num_steps[group])) for group in groups]
+        self._num_steps = [np.asarray(inputs.num_steps[group]) for group in groups]  # on the host
         if not program.masked and strategy != "loop":
             raise ValueError("an unmasked FoldProgram runs one fold per call: use it with the loop strategy")
         arrays = dataclasses.asdict(inputs)
@@ -347,9 +347,9 @@ class FoldRunner:
             self.states[index], metrics, logits = compiled(*self._epoch_args(index, epoch, lr))
             return metrics, logits
         steps, predict = compiled
-        sums = []
+        sums, group_steps = [], self._num_steps[index].max()
         for call, first in enumerate(firsts):
-            if call * program.steps_per_call >= self._max_steps[index]:  # every fold of the group is done
+            if call * program.steps_per_call >= group_steps:  # every fold of the group is done
                 break
             self.states[index], partial = steps(*self._epoch_args(index, epoch, lr, first))
             sums.append(partial)
@@ -358,7 +358,7 @@ class FoldRunner:
     def _split_epoch_metrics(self, index: int, sums) -> dict[str, np.ndarray]:
         """The epoch metrics of group `index` from the (loss sum, correct sum) of each of its calls."""
         loss, correct = (np.sum([np.asarray(partial[i]) for partial in sums], axis=0) for i in (0, 1))
-        num_steps = np.maximum(np.asarray(self.folds[index]["num_steps"]), 1)
+        num_steps = np.maximum(self._num_steps[index], 1)
         return {
             "train_loss": (loss / num_steps).astype(np.float32),
             "train_accuracy": (correct / num_steps).astype(np.float32),
