@@ -15,7 +15,6 @@ mer_jax/parallel.py holds the program and the runner.
 from __future__ import annotations
 
 import dataclasses
-import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -28,6 +27,7 @@ from tqdm import tqdm
 
 from mer_jax import data, losses, protocols, report
 from mer_jax.checkpoint import Checkpointer, config_fingerprint
+from mer_jax.cores import usable_cores
 from mer_jax.data import Dataset
 from mer_jax.models import create_model
 from mer_jax.parallel import FoldInputs, FoldProgram, FoldRunner
@@ -72,7 +72,7 @@ def resolve_concurrent_folds(concurrent_folds: int, backend: str | None = None) 
         return int(concurrent_folds)
     if (backend or jax.default_backend()) != "cpu":
         return 1
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return usable_cores()
 
 
 def learning_rate(train_config: ml_collections.ConfigDict, epoch: int) -> float:

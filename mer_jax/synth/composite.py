@@ -11,6 +11,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
+from mer_jax.cores import usable_cores
 from mer_jax.synth.layouts import GROUND_TRUTH, LAYOUTS
 from mer_jax.synth.plan import ClipSpec, make_plan
 from mer_jax.synth.render import RenderTask, render_subject
@@ -75,11 +76,6 @@ def _render_all(tasks: list[RenderTask], workers: int, progress: bool) -> tuple[
             with multiprocessing.get_context("spawn").Pool(workers) as pool:
                 collect(pool.imap_unordered(render_subject, tasks))
     return records, redraws
-
-
-def _default_workers() -> int:
-    """The CPU cores this process may use."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def _pixels(task: RenderTask) -> int:
@@ -189,7 +185,7 @@ def write_synthetic_composite(
     tasks = [RenderTask(spec, out, sizes[spec.dataset], seed, float(expression_scale)) for spec in plan]
     # Most pixels first, so that no process is left with a long subject at the end.
     tasks.sort(key=lambda t: -_pixels(t))
-    records, redraws = _render_all(tasks, min(workers or _default_workers(), max(len(tasks), 1)), progress)
+    records, redraws = _render_all(tasks, min(workers or usable_cores(), max(len(tasks), 1)), progress)
     clips = [c for spec in plan for c in spec.clips]
     by_clip = {(r["dataset"], r["subject"], r["clip"]): r for r in records}
     records = [by_clip[c.dataset, c.subject, c.clip] for c in clips]
