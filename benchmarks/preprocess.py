@@ -31,7 +31,7 @@ def main(argv=None) -> None:
     parser.add_argument("--crop", type=int, nargs=2, default=(180, 160), help="face crop height width")
     parser.add_argument("--clips", type=int, default=20, help="clips per measurement")
     parser.add_argument("--frames", type=int, default=60, help="frames per clip for magnification")
-    parser.add_argument("--alphas", type=int, default=10, help="magnification factors per clip (seed 000: 5..14)")
+    parser.add_argument("--alphas", type=int, default=10, help="magnification factors per clip (Xia et al., TMM 2019: 5..14)")
     args = parser.parse_args(argv)
     height, width = args.crop
     onset, apex = face_pair(height, width)

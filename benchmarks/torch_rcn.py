@@ -1,6 +1,6 @@
 """A PyTorch reference of the authors' released RCN code (the `xia2020_code` variant), for benchmarks.
 
-Written here from the description in DESIGN.md ("Models") and docs/models.md, in
+Written here from the description in docs/design.md ("Models") and docs/models.md, in
 PyTorch's NCHW layout, so that mer-jax can be timed against "the authors'
 PyTorch loop" and checked against it (tests/test_torch_reference.py copies a
 mer-jax model's weights into `TorchRCN` and compares the logits).

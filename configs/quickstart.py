@@ -1,6 +1,6 @@
 """A minute on CPU: the shallow RCN trained on every LOSO fold of the built-in synthetic flow maps.
 
-The model is seed 002's (configs/rcn_megc2019.py); the training is shortened
+The model is that of Xia et al., TIP 2020 (configs/rcn_megc2019.py); the training is shortened
 for the small synthetic set (216 clips, 18 subjects), with values chosen by a
 small sweep on it (UF1 0.79 with the paper's loss and dropout, 0.82 with these).
 """
@@ -15,5 +15,5 @@ def get_config():
     config.train.epochs = 40  # instead of 500
     config.train.batch_size = 32  # the folds have ~200 training clips
     config.train.learning_rate = 1e-2  # the paper's 1e-4 needs its 500 epochs
-    config.train.loss = "balanced"  # seed 000 eq. 9-10: the classes are imbalanced like MEGC2019's
+    config.train.loss = "balanced"  # Xia et al., TMM 2019, eq. 9-10: the classes are imbalanced like MEGC2019's
     return config

@@ -1,4 +1,4 @@
-"""Shallow RCN on the MEGC2019 composite, as seed 002 (Xia et al., TIP 2020) sets it up.
+"""Shallow RCN on the MEGC2019 composite, as Xia et al., TIP 2020 sets it up.
 
 Reads the MEGC2019 composite built by `mer-jax build megc2019 --manual_dir DIR`
 (config flow60): 442 clips of 68 subjects, 3 classes.

@@ -1,4 +1,4 @@
-"""RCN-A as the authors' released PyTorch code trains it (DESIGN.md, "Models").
+"""RCN-A as the authors' released PyTorch code trains it (docs/design.md, "Models").
 
 The code differs from the paper: a 5x5 stem with max pooling, a shared BatchNorm
 in the recurrent step, attention after adaptive pooling, lr 5e-4 for 100 epochs.

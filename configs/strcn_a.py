@@ -1,4 +1,4 @@
-"""STRCN-A (seed 000): the selected pixels of 30 magnified frames, a d2 x T x 3 matrix.
+"""STRCN-A (Xia et al., TMM 2019): the selected pixels of 30 magnified frames, a d2 x T x 3 matrix.
 
 Needs a built appearance data set: `mer-jax build casme2 --config strcn_a --manual_dir DIR`.
 """

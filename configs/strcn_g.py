@@ -1,4 +1,4 @@
-"""STRCN-G (seed 000, Xia et al., TMM 2019): onset-apex optical flow, 300 x 245 x 2.
+"""STRCN-G (Xia et al., TMM 2019): onset-apex optical flow, 300 x 245 x 2.
 
 Needs a built flow data set: `mer-jax build casme2 --config flow_strcn_g --manual_dir DIR`.
 """
@@ -12,7 +12,7 @@ def get_config():
     config.model.features = 64  # M: Fig. 5 sweeps it; the text fixes no single value
     config.model.num_rcls = 4  # RCL2..RCL5 (Table I)
     config.model.recurrent_steps = 3  # 3 recurrent 3x3 convolutions per RCL (Table I)
-    config.model.dropout = 0.0  # seed 000 uses none
+    config.model.dropout = 0.0  # Xia et al., TMM 2019 uses none
     config.data.name = "casme2/flow_strcn_g"
     config.data.input_shape = (245, 300, 2)  # frames resized to 300 x 245 (W x H) before flow (sec. IV-A)
     config.data.num_classes = 5  # CASME II: happiness, surprise, disgust, repression, others (sec. IV-B)

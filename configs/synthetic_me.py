@@ -4,7 +4,7 @@
     mer-jax build megc2019 --manual_dir runs/synth --data_dir runs/tfds
     mer-jax train --config configs/synthetic_me.py --workdir runs/synthetic_me
 
-The model is seed 002's (configs/rcn_megc2019.py); the training is the
+The model is that of Xia et al., TIP 2020 (configs/rcn_megc2019.py); the training is the
 quickstart's (configs/quickstart.py) with 20 epochs of batch 64, so the 68
 folds train in a few minutes on CPU (UF1 0.74-0.76 on the default composite).
 """
@@ -14,9 +14,9 @@ from mer_jax.config import sibling_config
 
 def get_config():
     config = sibling_config(__file__, "quickstart")
-    config.data.name = "megc2019/flow60"  # u, v, strain at 60 x 60 of 442 clips, 68 subjects (seed 002 sec. IV-A)
+    config.data.name = "megc2019/flow60"  # u, v, strain at 60 x 60 of 442 clips, 68 subjects (Xia et al., TIP 2020, sec. IV-A)
     config.data.data_dir = "runs/tfds"  # where the README's `mer-jax build` writes
-    config.data.labels = "megc2019"  # negative, positive, surprise (seed 002 sec. V-B)
+    config.data.labels = "megc2019"  # negative, positive, surprise (Xia et al., TIP 2020, sec. V-B)
     config.train.epochs = 20  # the folds have ~430 training clips, twice the quickstart's
     config.train.batch_size = 64  # the released code's batch
     return config

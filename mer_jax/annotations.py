@@ -1,6 +1,6 @@
 """Clip annotations read from the CASME II and SAMM coding sheets and the SMIC folder tree.
 
-The files are read as the datasets ship them (DESIGN.md, Data):
+The files are read as the datasets ship them (docs/design.md, Data):
   - CASME II: ``CASME2-coding-20140508.xlsx``, header in row 1: Subject, Filename,
     (blank), OnsetFrame, ApexFrame, OffsetFrame, (blank), Action Units, Estimated
     Emotion; some apex cells are '/'.
@@ -9,7 +9,7 @@ The files are read as the datasets ship them (DESIGN.md, Data):
     Duration, Micro, Action Units, Estimated Emotion, Objective Classes, Notes.
   - SMIC: ``HS/s1/micro/{negative,positive,surprise}/s1_ne_01/*.bmp``, no sheet, no apex.
 
-Errors follow DESIGN.md, Conventions: a missing file raises FileNotFoundError
+Errors follow docs/design.md, Conventions: a missing file raises FileNotFoundError
 saying what belongs there; a row or clip that cannot be read is skipped and
 reported in the returned ``problems`` list, naming the file and row, never
 dropped silently.
@@ -32,7 +32,7 @@ from mer_jax.labels import megc2019_class
 CASME2_SHEET = "CASME2-coding-20140508.xlsx"
 SAMM_SHEET = "SAMM_Micro_FACS_Codes_v2.xlsx"
 
-# (dataset, subject, clip) left out of MEGC2019 (DESIGN.md, Data).
+# (dataset, subject, clip) left out of MEGC2019 (docs/design.md, Data).
 MEGC2019_EXCLUDED = frozenset(
     {
         ("casme2", "sub04", "EP12_01f"),
@@ -283,7 +283,7 @@ def scan_smic(root: str | os.PathLike) -> tuple[list[ClipAnnotation], list[str]]
 
 
 def megc2019_members(annotations: Iterable[ClipAnnotation]) -> list[ClipAnnotation]:
-    """The clips of the MEGC2019 composite (DESIGN.md, Data; seed 002 sec. V-B), in input order.
+    """The clips of the MEGC2019 composite (docs/design.md, Data; Xia et al., TIP 2020, sec. V-B), in input order.
 
     Keeps clips whose emotion has a MEGC2019 class (see :mod:`mer_jax.labels`)
     and that are not in ``MEGC2019_EXCLUDED``. On the real data the composite is

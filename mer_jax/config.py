@@ -23,7 +23,7 @@ def base_config() -> ml_collections.ConfigDict:
     config.model.pool_size = 5  # K, adaptive average pool output K x K (RCN family)
     config.model.recurrent_steps = 3  # unrolled recurrent convolutions per recurrent layer
     config.model.num_rcls = 4  # recurrent layers of STRCN (0..4)
-    config.model.dropout = 0.5  # after each conv layer (seed 002 sec. V-A)
+    config.model.dropout = 0.5  # after each conv layer (Xia et al., TIP 2020, sec. V-A)
 
     config.data = ml_collections.ConfigDict()
     config.data.name = "synthetic_flow"
@@ -35,7 +35,7 @@ def base_config() -> ml_collections.ConfigDict:
     config.data.data_dir = ""  # where `mer-jax build` wrote them ('' = TFDS's default, ~/tensorflow_datasets)
     config.data.labels = "megc2019"  # megc2019 (3 classes) | strcn4 (4 classes) | emotion (the dataset's own)
     config.data.classes = ()  # labels=emotion: the emotions kept, in class order (others are left out)
-    config.data.alpha = 8.0  # magnified variants: the factor whose inputs are used (seed 000 sec. IV-A tests at 8)
+    config.data.alpha = 8.0  # magnified variants: the factor whose inputs are used (Xia et al., TMM 2019, sec. IV-A tests at 8)
     config.data.synthetic = ml_collections.ConfigDict(
         {"subjects_per_dataset": (6, 6, 6), "clips_per_subject": 12, "size": 60, "motion_scale": 1.0}
     )
@@ -44,7 +44,7 @@ def base_config() -> ml_collections.ConfigDict:
     config.protocol.name = "loso"  # loso | lovo | kfold
     config.protocol.seed = 0
     config.protocol.k = 5  # kfold
-    config.protocol.test_fraction = 0.05  # lovo: 5% of the videos held out per evaluation (seed 000 sec. IV-B)
+    config.protocol.test_fraction = 0.05  # lovo: 5% of the videos held out per evaluation (Xia et al., TMM 2019, sec. IV-B)
 
     config.train = ml_collections.ConfigDict()
     config.train.strategy = "auto"  # auto | vmap | loop

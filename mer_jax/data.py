@@ -1,9 +1,9 @@
-"""Datasets as plain numpy arrays (DESIGN.md, Layout: data.py).
+"""Datasets as plain numpy arrays (docs/design.md, Layout: data.py).
 
 Training needs no TensorFlow: built data sets are array_record files read
 through TFDS's random-access data source. A :class:`Dataset` holds every
 example of a (composite) dataset in memory, with the subject and source-dataset of each
-clip so that protocols can cut leave-one-subject-out folds (DESIGN.md, What
+clip so that protocols can cut leave-one-subject-out folds (docs/design.md, What
 it is for) and metrics can be reported per source dataset.
 """
 
@@ -26,7 +26,7 @@ class Dataset:
     """All examples of a dataset, one row per clip.
 
     Attributes:
-      x: (N, H, W, C) float32 model inputs, e.g. seed 002's u, v, strain maps.
+      x: (N, H, W, C) float32 model inputs, e.g. Xia et al.'s (TIP 2020) u, v, strain maps.
       label: (N,) int32 class indices into ``class_names``.
       subject: (N,) str subject ids, unique across source datasets
         (e.g. ``'casme2/sub01'``).

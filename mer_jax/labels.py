@@ -1,17 +1,17 @@
 """Emotion label maps: the MEGC2019 3-class map and STRCN's 4-class map.
 
-MEGC2019 (DESIGN.md, Data; seed 002 sec. V-B): negative = disgust, repression
+MEGC2019 (docs/design.md, Data; Xia et al., TIP 2020, sec. V-B): negative = disgust, repression
 (CASME II) and Anger, Contempt, Disgust, Fear, Sadness (SAMM); positive =
 happiness; surprise = surprise; SMIC keeps its own three classes. Every other
 label (CASME II 'others', 'fear', 'sadness'; SAMM 'Other') is not part of the
 composite and maps to None.
 
-STRCN (DESIGN.md, Data; seed 000 sec. IV-B): positive = happiness; negative =
+STRCN (docs/design.md, Data; Xia et al., TMM 2019, sec. IV-B): positive = happiness; negative =
 disgust, sadness, fear, contempt, anger; surprise; other = tense, repression,
 others.
 
 Labels match case- and whitespace-insensitively ('Anger ', 'ANGER' and 'anger'
-are the same label). An unknown label raises ValueError (DESIGN.md, Conventions).
+are the same label). An unknown label raises ValueError (docs/design.md, Conventions).
 """
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ _STRCN4 = {
     "others": "other",
     # SAMM spells CASME II's 'others' as 'Other'.
     "other": "other",
-    # SMIC's own classes (seed 000 sec. IV-B: SMIC uses only these three).
+    # SMIC's own classes (Xia et al., TMM 2019, sec. IV-B: SMIC uses only these three).
     "positive": "positive",
     "negative": "negative",
 }
@@ -88,7 +88,7 @@ def megc2019_class(dataset: str, emotion: str) -> str | None:
 
 
 def strcn4_class(emotion: str) -> str:
-    """The STRCN 4-class label (seed 000 sec. IV-B) of a CASME II, SAMM or SMIC emotion.
+    """The STRCN 4-class label (Xia et al., TMM 2019, sec. IV-B) of a CASME II, SAMM or SMIC emotion.
 
     Raises:
       ValueError: a label the map does not know.

@@ -1,4 +1,4 @@
-"""Classification losses: cross entropy, seed 000's balanced loss, focal loss.
+"""Classification losses: cross entropy, Xia et al.'s (TMM 2019) balanced loss, focal loss.
 
 Every loss takes logits ``(B, C)`` and integer labels ``(B,)`` and returns the
 mean over the batch as a scalar. All are pure ``jax.numpy`` and jit-safe.
@@ -39,7 +39,7 @@ def cross_entropy(logits: jax.Array, labels: jax.Array) -> jax.Array:
 
 
 def balanced_cross_entropy(logits: jax.Array, labels: jax.Array) -> jax.Array:
-    """Seed 000's multi-class balanced loss (sec. III-E, eq. 9-10).
+    """Xia et al.'s (TMM 2019) multi-class balanced loss (sec. III-E, eq. 9-10).
 
     With p = softmax(logits) and y the one-hot label, eq. 9 defines
     p_t = p^y (1 - p)^(1 - y) elementwise over classes, so the loss of sample i
@@ -77,7 +77,7 @@ def balanced_cross_entropy(logits: jax.Array, labels: jax.Array) -> jax.Array:
 
 def focal_loss(logits: jax.Array, labels: jax.Array, gamma: float = 2.0) -> jax.Array:
     """Mean focal loss -(1 - p_t)^gamma log p_t, p_t the true class's softmax
-    probability (the loss seed 003 trains with). gamma = 0 gives cross entropy."""
+    probability (the loss Aouayeb et al., MLSP 2019 trains with). gamma = 0 gives cross entropy."""
     if gamma < 0:
         raise ValueError(f"focal_loss gamma must be >= 0, got {gamma}")
     logits, labels = jnp.asarray(logits), jnp.asarray(labels)

@@ -1,4 +1,4 @@
-"""Evaluation metrics pooled over folds: accuracy, seed 000's F1, macro F1, UAR, UF1.
+"""Evaluation metrics pooled over folds: accuracy, Xia et al.'s (TMM 2019) F1, macro F1, UAR, UF1.
 
 Everything is computed from one confusion matrix of all held-out predictions
 (MEGC2019 practice: per-class TP/FP/FN summed over folds, then averaged over
@@ -56,12 +56,12 @@ def _metrics_from_confusion(matrix: np.ndarray) -> dict[str, float]:
     fp = matrix.sum(axis=0) - tp
     fn = matrix.sum(axis=1) - tp
 
-    # Seed 000 sec. IV-B: P and R sum TP, FP, FN over classes before dividing.
+    # Xia et al., TMM 2019, sec. IV-B: P and R sum TP, FP, FN over classes before dividing.
     precision = tp.sum() / (tp.sum() + fp.sum())
     recall = tp.sum() / (tp.sum() + fn.sum())
     f1 = 0.0 if precision + recall == 0 else 2 * precision * recall / (precision + recall)
 
-    # Seed 002 sec. V-B: per-class F1 = 2TP / (2TP + FP + FN), averaged over the
+    # Xia et al., TIP 2020, sec. V-B: per-class F1 = 2TP / (2TP + FP + FN), averaged over the
     # classes that occur (as a label or a prediction).
     occurs = (tp + fp + fn) > 0
     per_class_f1 = 2 * tp[occurs] / (2 * tp[occurs] + fp[occurs] + fn[occurs])
@@ -82,13 +82,13 @@ def compute_metrics(labels: ArrayLike, predictions: ArrayLike, num_classes: int)
 
     Keys:
       accuracy: correct / N.
-      f1: seed 000 sec. IV-B as written: P = sum_c TP_c / sum_c (TP_c + FP_c),
+      f1: Xia et al., TMM 2019, sec. IV-B as written: P = sum_c TP_c / sum_c (TP_c + FP_c),
         R = sum_c TP_c / sum_c (TP_c + FN_c), F = 2PR / (P + R). For single-label
         predictions both sums in the denominators equal N, so this F equals
-        accuracy (seed 000's tables report values that differ; see DESIGN.md).
+        accuracy (Xia et al.'s (TMM 2019) tables report values that differ; see docs/design.md).
       macro_f1: mean per-class F1 over classes with TP + FP + FN > 0.
-      uar: seed 002 sec. V-B, mean over classes with N_c > 0 of TP_c / N_c.
-      uf1: seed 002 sec. V-B / MEGC2019, per-class F1_c = 2TP_c / (2TP_c + FP_c + FN_c)
+      uar: Xia et al., TIP 2020, sec. V-B, mean over classes with N_c > 0 of TP_c / N_c.
+      uf1: Xia et al., TIP 2020, sec. V-B / MEGC2019, per-class F1_c = 2TP_c / (2TP_c + FP_c + FN_c)
         from TP/FP/FN summed over all given samples (pooled over folds), averaged
         over classes with TP + FP + FN > 0. Because the counts are always pooled
         here, uf1 and macro_f1 are the same number under the two names the

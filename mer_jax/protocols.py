@@ -1,4 +1,4 @@
-"""Evaluation protocols as boolean fold masks: LOSO, seed 000's LOVO, stratified k-fold.
+"""Evaluation protocols as boolean fold masks: LOSO, Xia et al.'s (TMM 2019) LOVO, stratified k-fold.
 
 A protocol is a ``Folds``: one row of ``test_masks`` per fold, True where the
 fold holds that sample out. Every protocol here is a partition: each sample is
@@ -66,7 +66,7 @@ def loso(subjects: ArrayLike) -> Folds:
 
 
 def lovo(num_samples: int, test_fraction: float = 0.05, seed: int = 0) -> Folds:
-    """Seed 000's leave-one-video-out as run in the paper (sec. IV-B).
+    """Xia et al.'s (TMM 2019) leave-one-video-out as run in the paper (sec. IV-B).
 
     "To save the training time of deep models, we leave 5% videos for testing":
     the videos are shuffled with ``seed`` and split into round(1 / test_fraction)

@@ -1,11 +1,11 @@
 """Built-in synthetic onset->apex flow maps for tests and the quick start.
 
-DESIGN.md's "Synthetic" data (real photographs animated and written in the
+docs/design.md's "Synthetic" data (real photographs animated and written in the
 real datasets' layouts) is for the builders; this module instead draws the
-seed 002 sec. IV-A model input directly: a flow field (u, v) per clip, then
+Xia et al., TIP 2020, sec. IV-A model input directly: a flow field (u, v) per clip, then
 u, v and optical strain stacked by :func:`mer_jax.preprocess.flow_map`.
 
-The composite mimics MEGC2019 (DESIGN.md, Data): three source datasets with
+The composite mimics MEGC2019 (docs/design.md, Data): three source datasets with
 their own domain shift, subjects with their own face geometry, expressiveness
 and class frequencies, and one localised action-unit-like motion per class.
 All lengths are in pixels of a 60x60 map and scale with ``size``.
@@ -21,7 +21,7 @@ import numpy as np
 from mer_jax.data import Dataset
 from mer_jax.preprocess.strain import flow_map
 
-# MEGC2019 composite class counts (DESIGN.md, Data: 250/109/83).
+# MEGC2019 composite class counts (docs/design.md, Data: 250/109/83).
 _CLASS_COUNTS = {"negative": 250, "positive": 109, "surprise": 83}
 
 # Motion regions per class: (x, y) offset from the face centre in face widths
@@ -111,7 +111,7 @@ def make_synthetic_flow(
     Args:
       subjects_per_dataset: subjects in 'smic', 'casme2' and 'samm'.
       clips_per_subject: clips per subject (>= 2; every subject shows >= 2 classes).
-      size: height and width of the maps (seed 002 uses 60).
+      size: height and width of the maps (Xia et al., TIP 2020 uses 60).
       seed: random seed; the same seed gives the same dataset.
       motion_scale: multiplies the class motions; 0 leaves only head drift
         and noise, so nothing in x depends on the label.

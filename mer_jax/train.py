@@ -76,7 +76,7 @@ def resolve_concurrent_folds(concurrent_folds: int, backend: str | None = None) 
 
 
 def learning_rate(train_config: ml_collections.ConfigDict, epoch: int) -> float:
-    """Learning rate of an epoch: constant, or multiplied by `lr_decay` after every epoch (seed 000 sec. IV-A: 0.8)."""
+    """Learning rate of an epoch: constant, or multiplied by `lr_decay` after every epoch (Xia et al., TMM 2019, sec. IV-A: 0.8)."""
     if train_config.schedule == "constant":
         return float(train_config.learning_rate)
     if train_config.schedule == "exponential":

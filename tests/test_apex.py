@@ -1,4 +1,4 @@
-"""Apex spotting by the difference deviation (seed 000 eq. 5)."""
+"""Apex spotting by the difference deviation (Xia et al., TMM 2019, eq. 5)."""
 
 import numpy as np
 import pytest

@@ -1,4 +1,4 @@
-"""STRCN-A heat map, mask and matrix (DESIGN.md Preprocessing; seed 000 sec. III-C-1, IV-A)."""
+"""STRCN-A heat map, mask and matrix (docs/design.md Preprocessing; Xia et al., TMM 2019, sec. III-C-1, IV-A)."""
 
 import numpy as np
 import pytest

@@ -1,4 +1,4 @@
-"""Face landmarks, eq. 1 crop, alignment and regions on a real face (DESIGN.md Preprocessing: Faces)."""
+"""Face landmarks, eq. 1 crop, alignment and regions on a real face (docs/design.md Preprocessing: Faces)."""
 
 import cv2
 import numpy as np

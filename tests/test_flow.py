@@ -1,4 +1,4 @@
-"""Onset -> apex optical flow (DESIGN.md Preprocessing; seed 002 sec. IV-A)."""
+"""Onset -> apex optical flow (docs/design.md Preprocessing; Xia et al., TIP 2020, sec. IV-A)."""
 
 import cv2
 import numpy as np

@@ -15,7 +15,7 @@ def _random_batch(batch=12, classes=4, seed=0):
 
 
 def _numpy_balanced(logits, labels):
-    """Seed 000 eq. 9-10 written out with explicit loops."""
+    """Xia et al., TMM 2019, eq. 9-10 written out with explicit loops."""
     logits = logits.astype(np.float64)
     p = np.exp(logits - logits.max(axis=1, keepdims=True))
     p /= p.sum(axis=1, keepdims=True)

@@ -1,4 +1,4 @@
-"""Eulerian video magnification (DESIGN.md Preprocessing; seed 000 sec. III-B, IV-A)."""
+"""Eulerian video magnification (docs/design.md Preprocessing; Xia et al., TMM 2019, sec. III-B, IV-A)."""
 
 import jax
 import numpy as np

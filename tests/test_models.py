@@ -25,7 +25,7 @@ def bn_params(c):
 
 
 def xia2020_code_params(name, m, k, c=3, cin=3):
-    """Parameters of the released code's models, layer by layer (DESIGN.md "Models")."""
+    """Parameters of the released code's models, layer by layer (docs/design.md "Models")."""
     if name == "rcn_w":
         # three stride-3 stems 3x3 with M/2, M/4, M/4 channels, each conv -> ReLU -> BN
         stem = sum(conv_params(3, cin, s) + bn_params(s) for s in (m // 2, m // 4, m // 4))
@@ -122,13 +122,13 @@ def test_recurrent_connections_match_their_equations():
 
         u = ff(x)
         h0 = g(u, ffn)
-        if connection == "feedforward":  # seed 000 eq. 6-7
+        if connection == "feedforward":  # Xia et al., TMM 2019, eq. 6-7
             h1 = g(u + rec(h0), rn)
             h2 = g(u + rec(h1), rn)
-        elif connection == "input":  # seed 002 eq. 3
+        elif connection == "input":  # Xia et al., TIP 2020, eq. 3
             h1 = g(rec(x + h0), rn)
             h2 = g(rec(x + h1), rn)
-        else:  # seed 002 eq. 6
+        else:  # Xia et al., TIP 2020, eq. 6
             h1 = g(rec(x + h0), rn)
             h2 = g(rec(x + h0 + h1), rn)
         np.testing.assert_allclose(layer(x, train=False), h2, rtol=1e-5, atol=1e-5)

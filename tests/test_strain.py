@@ -1,4 +1,4 @@
-"""Optical strain (DESIGN.md Preprocessing; seed 002 sec. IV-A)."""
+"""Optical strain (docs/design.md Preprocessing; Xia et al., TIP 2020, sec. IV-A)."""
 
 import jax
 import jax.numpy as jnp
@@ -42,7 +42,7 @@ def test_pure_rotation_has_no_strain():
 
 def test_shear_uses_tensor_form_not_printed_eq2():
     # u_y = v_x = s: tensor form gives sqrt(0.5 (2s)^2) = sqrt(2) s;
-    # seed 002 eq. 2 as printed, 0.5 (u_y^2 + v_x^2), would give s.
+    # Xia et al., TIP 2020, eq. 2 as printed, 0.5 (u_y^2 + v_x^2), would give s.
     s = 0.2
     np.testing.assert_allclose(np.asarray(optical_strain(linear_flow(0.0, s, s, 0.0))), np.sqrt(2) * s, rtol=1e-5)
 

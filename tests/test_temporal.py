@@ -1,4 +1,4 @@
-"""Temporal normalisation and random frame keeping (seed 000 sec. III-C, III-E)."""
+"""Temporal normalisation and random frame keeping (Xia et al., TMM 2019, sec. III-C, III-E)."""
 
 import jax
 import numpy as np

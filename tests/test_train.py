@@ -150,7 +150,7 @@ def test_schedule_and_strategy_choice():
     config = base_config()
     config.train.schedule = "exponential"
     config.train.learning_rate = 1e-3
-    config.train.lr_decay = 0.8  # seed 000 sec. IV-A
+    config.train.lr_decay = 0.8  # Xia et al., TMM 2019, sec. IV-A
     assert learning_rate(config.train, 0) == pytest.approx(1e-3)
     assert learning_rate(config.train, 3) == pytest.approx(1e-3 * 0.8**3)
     assert resolve_strategy("auto", "cpu") == "loop"

@@ -1,4 +1,4 @@
-"""TFDS builders of the micro-expression datasets (DESIGN.md, Layout: data_builders/).
+"""TFDS builders of the micro-expression datasets (docs/design.md, Layout: data_builders/).
 
 Importing this package registers ``casme2``, ``samm``, ``smic``, ``megc2019``
 and ``synthetic_me`` with TFDS, so ``tfds.builder('megc2019/flow60')`` and

@@ -49,7 +49,7 @@ def format_summary(builder: ClipDatasetBuilder) -> str:
     lines = [
         f"{builder.name}/{builder.builder_config.name}: {meta['clips_written']} of {meta['clips_annotated']} "
         f"clips written to {builder.data_dir}",
-        f"  apexes spotted (seed 000 eq. 5): {meta['apexes_spotted']}; frames without a face that kept "
+        f"  apexes spotted (Xia et al., TMM 2019, eq. 5): {meta['apexes_spotted']}; frames without a face that kept "
         f"the previous landmarks: {meta['landmark_fallback_frames']}",
     ]
     for key, title in (("clips_skipped", "skipped"), ("annotation_problems", "annotation problems")):

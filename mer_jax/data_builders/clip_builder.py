@@ -1,4 +1,4 @@
-"""The TFDS builder shared by every micro-expression dataset (DESIGN.md, Data).
+"""The TFDS builder shared by every micro-expression dataset (docs/design.md, Data).
 
 A dataset builder names its sources (casme2, samm, smic) and whether it keeps
 only the MEGC2019 composite's clips; everything else is here:
@@ -39,7 +39,7 @@ from mer_jax.data_builders.materialize import ClipSpec
 from mer_jax.data_builders.sources import SOURCES, ClipError
 from mer_jax.preprocess import appearance
 
-# Seed 000 sec. III-E: training magnifies every clip by alpha = 5..14 (x10);
+# Xia et al., TMM 2019, sec. III-E: training magnifies every clip by alpha = 5..14 (x10);
 # sec. IV-A: testing uses alpha = 8.
 ALPHAS = tuple(float(alpha) for alpha in range(5, 15))
 TEST_ALPHA = 8.0
@@ -54,7 +54,7 @@ class ClipConfig(tfds.core.BuilderConfig):
     """A stored variant: what :mod:`materialize` makes of each clip.
 
     spec: the per-clip variant.
-    top_p: strcn_a only: fraction of pixels kept by the heat-map mask (seed 000 sec. IV-A).
+    top_p: strcn_a only: fraction of pixels kept by the heat-map mask (Xia et al., TMM 2019, sec. IV-A).
     """
 
     spec: ClipSpec | None = None
@@ -65,15 +65,15 @@ CONFIGS = (
     ClipConfig(
         name="flow60",
         description=(
-            "u, v and optical strain (seed 002 eq. 2) of the onset->apex TV-L1 flow between "
-            "aligned face crops, resized to 60 x 60 (seed 002 sec. IV-A): the shallow RCN's input."
+            "u, v and optical strain (Xia et al., TIP 2020, eq. 2) of the onset->apex TV-L1 flow between "
+            "aligned face crops, resized to 60 x 60 (Xia et al., TIP 2020, sec. IV-A): the shallow RCN's input."
         ),
         spec=ClipSpec("flow", (60, 60), strain=True),
     ),
     ClipConfig(
         name="flow_strcn_g",
         description=(
-            "STRCN-G input (seed 000 sec. III-C-2): onset->apex TV-L1 flow (u, v) of the face crop "
+            "STRCN-G input (Xia et al., TMM 2019, sec. III-C-2): onset->apex TV-L1 flow (u, v) of the face crop "
             "at 300 x 245 (W x H), magnified by EVM with alpha = 5..14 (sec. III-E); x is (10, 245, 300, 2)."
         ),
         spec=ClipSpec("flow", (245, 300), alphas=ALPHAS),
@@ -81,7 +81,7 @@ CONFIGS = (
     ClipConfig(
         name="strcn_a",
         description=(
-            "STRCN-A input (seed 000 sec. III-C-1, eq. 4): face crops at 64 x 48 magnified with alpha = "
+            "STRCN-A input (Xia et al., TMM 2019, sec. III-C-1, eq. 4): face crops at 64 x 48 magnified with alpha = "
             "5..14, normalised to 30 frames; the 30% of pixels with the largest heat (alpha 8 clips of "
             "the whole dataset) kept; x is (10, 921, 30, 3) uint8."
         ),
@@ -90,8 +90,8 @@ CONFIGS = (
     ClipConfig(
         name="frames",
         description=(
-            "Aligned face crops (seed 000 eq. 1) at 150 x 122 (W x H), temporally normalised to 32 "
-            "frames (seed 004 sec. 3), for the sequence models; x is (32, 122, 150, 3) uint8."
+            "Aligned face crops (Xia et al., TMM 2019, eq. 1) at 150 x 122 (W x H), temporally normalised to 32 "
+            "frames (Wang et al., Neurocomputing 2018, sec. 3), for the sequence models; x is (32, 122, 150, 3) uint8."
         ),
         spec=ClipSpec("frames", (122, 150), num_frames=32),
     ),
@@ -126,7 +126,7 @@ def clip_features(config: ClipConfig) -> tfds.features.FeaturesDict:
             "onset": tfds.features.Scalar(np.int32, doc="onset frame number"),
             "apex": tfds.features.Scalar(np.int32, doc="apex frame number used"),
             "offset": tfds.features.Scalar(np.int32, doc="last frame number used"),
-            "apex_spotted": tfds.features.Scalar(np.bool_, doc="apex found by seed 000 eq. 5 (not annotated)"),
+            "apex_spotted": tfds.features.Scalar(np.bool_, doc="apex found by Xia et al., TMM 2019, eq. 5 (not annotated)"),
             "emotion": tfds.features.Text(doc="the dataset's own label as written"),
             "action_units": tfds.features.Text(),
             "megc2019_label": tfds.features.ClassLabel(names=(*labels.MEGC2019_CLASSES, NO_MEGC2019_CLASS)),
@@ -275,7 +275,7 @@ def _key(built: _Built) -> str:
 
 
 def _appearance_matrices(built: list[_Built], config: ClipConfig) -> list[np.ndarray]:
-    """Seed 000 eq. 4 over every clip at the test alpha, the top-p mask, then each clip's matrices."""
+    """Xia et al., TMM 2019, eq. 4 over every clip at the test alpha, the top-p mask, then each clip's matrices."""
     alphas = config.spec.alphas
     reference = alphas.index(TEST_ALPHA) if TEST_ALPHA in alphas else len(alphas) // 2
     mask = appearance.top_p_mask(appearance.difference_heat_map(b.x[reference] for b in built), config.top_p)

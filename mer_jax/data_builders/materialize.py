@@ -1,21 +1,21 @@
-"""What a builder config stores for one clip (DESIGN.md, Preprocessing).
+"""What a builder config stores for one clip (docs/design.md, Preprocessing).
 
 A :class:`ClipSpec` names one stored variant; :func:`materialize` turns a
 clip's frame files into that variant's array:
 
   flow        onset -> apex optical flow of the aligned eq. 1 face crops,
-              resized to ``size`` (seed 002 sec. IV-A), with optical strain
+              resized to ``size`` (Xia et al., TIP 2020, sec. IV-A), with optical strain
               (eq. 2) as a third channel when ``strain``; with ``alphas``, one
-              flow per magnification factor of the clip (seed 000 sec. III-B,
+              flow per magnification factor of the clip (Xia et al., TMM 2019, sec. III-B,
               III-E), shape (A, H, W, 2).
   appearance  the aligned crops at ``size``, magnified by each alpha, then
-              temporally normalised to ``num_frames`` (seed 000 sec. III-C),
+              temporally normalised to ``num_frames`` (Xia et al., TMM 2019, sec. III-C),
               uint8 (A, T, H, W, 3); the builder turns these into the
               d2 x T x C matrices once the mask of every clip's heat map is known.
   frames      the aligned crops at ``size`` temporally normalised to
               ``num_frames``, uint8 (T, H, W, 3), for the sequence models.
 
-The apex is the annotated one, else seed 000 eq. 5 over the clip's raw frames.
+The apex is the annotated one, else Xia et al., TMM 2019, eq. 5 over the clip's raw frames.
 """
 
 from __future__ import annotations
@@ -90,7 +90,7 @@ def read_frame(path: Path) -> np.ndarray:
 
 
 def find_apex(paths: list[Path], apex_number: int | None, onset_number: int) -> tuple[int, bool]:
-    """(apex position in ``paths``, whether it was spotted by seed 000 eq. 5)."""
+    """(apex position in ``paths``, whether it was spotted by Xia et al., TMM 2019, eq. 5)."""
     if apex_number is not None:
         return apex_number - onset_number, False
     gray = np.stack([cv2.cvtColor(read_frame(p), cv2.COLOR_RGB2GRAY) for p in paths])

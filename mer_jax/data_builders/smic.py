@@ -5,7 +5,7 @@ from mer_jax.data_builders.sources import SMIC
 
 
 class Smic(ClipDatasetBuilder):
-    """SMIC's high-speed (HS) micro-expression clips; apexes spotted by seed 000 eq. 5."""
+    """SMIC's high-speed (HS) micro-expression clips; apexes spotted by Xia et al., TMM 2019, eq. 5."""
 
     SOURCES = ("smic",)
     DESCRIPTION = "SMIC-HS spontaneous micro-expressions (negative, positive, surprise)."

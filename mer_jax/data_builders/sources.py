@@ -1,4 +1,4 @@
-"""Where each dataset's clips, annotations and frames lie on disk (DESIGN.md, Data).
+"""Where each dataset's clips, annotations and frames lie on disk (docs/design.md, Data).
 
 A :class:`Source` knows one dataset's layout as it ships, inside the folder a
 user gives as ``--manual_dir``:

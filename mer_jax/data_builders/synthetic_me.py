@@ -23,7 +23,7 @@ class SyntheticMe(ClipDatasetBuilder):
     SYNTH_OPTIONS: dict = {"seed": 0}
     DESCRIPTION = (
         "Synthetic micro-expressions: face photographs shipped in packages, animated with subtle "
-        "class-specific action-unit-like motions, in the CASME II, SAMM and SMIC layouts (DESIGN.md, Data)."
+        "class-specific action-unit-like motions, in the CASME II, SAMM and SMIC layouts (docs/design.md, Data)."
     )
 
     def _raw_root(self, dl_manager: tfds.download.DownloadManager) -> Path:

@@ -22,12 +22,12 @@ from flax.nnx.nn.linear import canonicalize_padding
 from mer_jax.models.fast_ops import batch_norm_relu_max, conv_general_dilated, conv_pooling_windows
 
 # PyTorch's BatchNorm2d defaults (momentum 0.1 there is 0.9 here), used by the
-# authors' released code (DESIGN.md, "Models").
+# authors' released code (docs/design.md, "Models").
 BN_MOMENTUM = 0.9
 BN_EPSILON = 1e-5
 
 # Kaiming normal with fan_out for convolutions, N(0, 0.01) for the classifier
-# (the initialisation of the authors' released code, DESIGN.md "Models").
+# (the initialisation of the authors' released code, docs/design.md "Models").
 conv_init = nnx.initializers.variance_scaling(2.0, "fan_out", "normal")
 linear_init = nnx.initializers.normal(0.01)
 
@@ -61,7 +61,7 @@ def adaptive_pool_matrix(size_in: int, size_out: int) -> np.ndarray:
 
 
 def adaptive_avg_pool(x: jax.Array, size: int) -> jax.Array:
-    """Adaptive average pooling of an NHWC map to `size` x `size` (seed 002 Table I, AvgPool)."""
+    """Adaptive average pooling of an NHWC map to `size` x `size` (Xia et al., TIP 2020, Table I, AvgPool)."""
     rows = jnp.asarray(adaptive_pool_matrix(x.shape[1], size))
     cols = jnp.asarray(adaptive_pool_matrix(x.shape[2], size))
     return jnp.einsum("ph,bhwc,qw->bpqc", rows, x, cols)
@@ -110,7 +110,7 @@ def conv(
 
 
 class ConvBNReLU(nnx.Module):
-    """conv -> BatchNorm -> ReLU, the unit of every layer in both seeds (seed 002 eq. 4)."""
+    """conv -> BatchNorm -> ReLU, the unit of every layer in both papers (Xia et al., TIP 2020, eq. 4)."""
 
     def __init__(self, in_features: int, features: int, kernel: int, *, rngs: nnx.Rngs, **conv_kwargs):
         self.conv = conv(in_features, features, kernel, rngs=rngs, **conv_kwargs)
@@ -146,14 +146,14 @@ class ConvBNReLU(nnx.Module):
 class RecurrentConvLayer(nnx.Module):
     """A recurrent convolutional layer unrolled by calling ONE recurrent conv `steps` times.
 
-    One 1x1 feed-forward conv `W_f` and one 3x3 recurrent conv `W_r` (seed 000 Table I,
-    seed 002 Table I). `connection` chooses the unrolled recurrence, with g = ReLU(BN(.)):
+    One 1x1 feed-forward conv `W_f` and one 3x3 recurrent conv `W_r` (Xia et al., TMM 2019, Table I,
+    Xia et al., TIP 2020, Table I). `connection` chooses the unrolled recurrence, with g = ReLU(BN(.)):
 
-    - ``"feedforward"`` (seed 000 eq. 6-7): u = W_f * x, h_0 = g(u),
+    - ``"feedforward"`` (Xia et al., TMM 2019, eq. 6-7): u = W_f * x, h_0 = g(u),
       h_n = g(u + W_r * h_{n-1}).
-    - ``"input"`` (seed 002 eq. 3, the released code's block): h_0 = g(W_f * x),
+    - ``"input"`` (Xia et al., TIP 2020, eq. 3, the released code's block): h_0 = g(W_f * x),
       h_n = g(W_r * (x + h_{n-1})); needs as many input channels as features.
-    - ``"shortcut"`` (seed 002 eq. 6, RCN-S): h_0 = g(W_f * x), s_0 = x + h_0,
+    - ``"shortcut"`` (Xia et al., TIP 2020, eq. 6, RCN-S): h_0 = g(W_f * x), s_0 = x + h_0,
       h_n = g(W_r * s_{n-1}), s_n = s_{n-1} + h_n: each state's input is the sum of
       the layer input and all earlier states.
 
@@ -221,7 +221,7 @@ class RecurrentConvLayer(nnx.Module):
 
 
 def attention_map(features: jax.Array, classifier_kernel: jax.Array, per_class_minmax: bool) -> jax.Array:
-    """The parameter-free attention unit of seed 002 eq. 7, a (B, K, K) map in [0, 1].
+    """The parameter-free attention unit of Xia et al., TIP 2020, eq. 7, a (B, K, K) map in [0, 1].
 
     M = sum_i sum_j W_i (.) d(X_j): `features` (B, H, W, N) are downsampled by
     adaptive average pooling to the classifier's K x K grid, multiplied by each

@@ -1,6 +1,6 @@
-"""The shallow recurrent convolutional network of seed 002 and its parameter-free modules.
+"""The shallow recurrent convolutional network of Xia et al., TIP 2020 and its parameter-free modules.
 
-RCN (seed 002 Table I, Fig. 4): Conv -> Rconv (1 feed-forward 1x1, recurrent 3x3
+RCN (Xia et al., TIP 2020, Table I, Fig. 4): Conv -> Rconv (1 feed-forward 1x1, recurrent 3x3
 unrolled with shared weights, MaxPool 2) -> adaptive AvgPool K x K -> linear.
 The modules add no learnable parameters (sec. III-C):
 
@@ -19,7 +19,7 @@ The searched combinations of sec. V-C-4 (all use W and S):
   branches summed as in the search's weighted sum (eq. 8).
 
 `variant="paper"` follows Table I; `variant="xia2020_code"` follows the authors'
-released PyTorch code as DESIGN.md describes it (5x5 stem with max pooling,
+released PyTorch code as docs/design.md describes it (5x5 stem with max pooling,
 shared BatchNorm in the recurrent step, attention after adaptive pooling).
 """
 
@@ -118,7 +118,7 @@ class Stem(nnx.Module):
 
 
 class RCN(nnx.Module):
-    """Shallow RCN of seed 002 (Table I) with the W, S and A modules and their combinations."""
+    """Shallow RCN of Xia et al., TIP 2020 (Table I) with the W, S and A modules and their combinations."""
 
     def __init__(
         self,

@@ -1,7 +1,7 @@
-"""Spatiotemporal recurrent convolutional networks, STRCN-A and STRCN-G (seed 000, Table I).
+"""Spatiotemporal recurrent convolutional networks, STRCN-A and STRCN-G (Xia et al., TMM 2019, Table I).
 
 Conv1 5x5 -> Pool1 -> RCL2 .. RCL5 (each 1 feed-forward 1x1 and 3 recurrent 3x3
-convolutions, seed 000 eq. 6-7) with max pools between them -> global average
+convolutions, Xia et al., TMM 2019, eq. 6-7) with max pools between them -> global average
 pool -> linear softmax classifier (eq. 8). Every layer has M feature maps.
 Fewer RCLs are obtained by removing RCL5, RCL4, ... in turn (sec. IV-E-4).
 """
@@ -39,7 +39,7 @@ class STRCN(nnx.Module):
         if connectivity not in POOLS:
             raise ValueError(f"unknown STRCN connectivity {connectivity!r}; valid: {tuple(POOLS)}")
         if not 0 <= num_rcls <= MAX_RCLS:
-            raise ValueError(f"STRCN has 0 to {MAX_RCLS} recurrent layers (seed 000 sec. IV-E-4), got {num_rcls}")
+            raise ValueError(f"STRCN has 0 to {MAX_RCLS} recurrent layers (Xia et al., TMM 2019, sec. IV-E-4), got {num_rcls}")
         self.pools = POOLS[connectivity]
         self.conv1 = layers.ConvBNReLU(in_features, features, 5, rngs=rngs)
         self.rcls = nnx.List(

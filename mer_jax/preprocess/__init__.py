@@ -1,4 +1,4 @@
-"""Pure preprocessing functions on numpy/jax arrays (DESIGN.md, Preprocessing)."""
+"""Pure preprocessing functions on numpy/jax arrays (docs/design.md, Preprocessing)."""
 
 from mer_jax.preprocess.strain import flow_map, optical_strain
 

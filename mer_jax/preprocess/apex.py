@@ -1,12 +1,12 @@
-"""Apex frame spotting by the difference deviation (seed 000 eq. 5).
+"""Apex frame spotting by the difference deviation (Xia et al., TMM 2019, eq. 5).
 
-Seed 000 (Xia et al., TMM 2019) sec. III-C locates the apex, "the frame ...
+Xia et al., TMM 2019 sec. III-C locates the apex, "the frame ...
 which [has] the greatest changes from the first frame", as
 
     t_a = argmax_t sigma(t),   sigma(t) = std(I(x, y, t) - I(x, y, 0))
 
 where std is taken over every pixel (and channel) of the difference image.
-DESIGN.md (Preprocessing): searched inside the annotated onset..offset where
+docs/design.md (Preprocessing): searched inside the annotated onset..offset where
 there is one; used where a dataset has no apex (SMIC) or an apex cell is
 missing. The seed applies it to the magnified frames; this module takes
 whatever frames it is given.
@@ -37,7 +37,7 @@ def _check_index(name: str, index: int, num_frames: int) -> int:
 
 
 def difference_curve(frames: np.ndarray, reference: int = 0) -> np.ndarray:
-    """sigma(t) = std(I_t - I_reference) for every frame t (seed 000 eq. 5).
+    """sigma(t) = std(I_t - I_reference) for every frame t (Xia et al., TMM 2019, eq. 5).
 
     Args:
       frames: (T, H, W) or (T, H, W, C) clip.
@@ -53,7 +53,7 @@ def difference_curve(frames: np.ndarray, reference: int = 0) -> np.ndarray:
 
 
 def spot_apex(frames: np.ndarray, onset: int | None = None, offset: int | None = None) -> int:
-    """Index of the apex frame by seed 000 eq. 5.
+    """Index of the apex frame by Xia et al., TMM 2019, eq. 5.
 
     I_0 is ``frames[onset]`` (``frames[0]`` without an onset) and the argmax
     runs over onset..offset inclusive (the whole clip where either is None).

@@ -1,6 +1,6 @@
 """STRCN-A appearance input: difference heat map, top-p% mask, d2 x T x C matrix.
 
-Seed 000 (Xia et al., TMM 2019) sec. III-C-1 and IV-A. The heat map of the
+Xia et al., TMM 2019 sec. III-C-1 and IV-A. The heat map of the
 magnified clips i is eq. 4,
 
     E(x, y) = sum_i sum_t d_i(x, y, t),   d_i(x, y, t) = |I~_i(x, y, t) - I~_i(x, y, 0)|,
@@ -30,7 +30,7 @@ ArrayLike = np.ndarray | jax.Array
 
 
 def difference_heat_map(clips: Iterable[ArrayLike]) -> np.ndarray:
-    """E(x, y) of seed 000 eq. 4 over the given clips.
+    """E(x, y) of Xia et al., TMM 2019, eq. 4 over the given clips.
 
     |I_t - I_0| is averaged over channels, then summed over every frame t of
     every clip (the t = 0 term is 0).
@@ -59,7 +59,7 @@ def difference_heat_map(clips: Iterable[ArrayLike]) -> np.ndarray:
 
 
 def top_p_mask(heat_map: ArrayLike, p: float = 0.30) -> np.ndarray:
-    """Binary mask of the top ``p`` share of heat-map positions (seed 000 sec. III-C, IV-A).
+    """Binary mask of the top ``p`` share of heat-map positions (Xia et al., TMM 2019, sec. III-C, IV-A).
 
     The seed sorts E in descending order and keeps the top p% (III-C), i.e. the
     positions with E(x) > E_p, E_p its (1 - p) percentile (IV-A, "70% percentile"
@@ -88,7 +88,7 @@ def top_p_mask(heat_map: ArrayLike, p: float = 0.30) -> np.ndarray:
 
 
 def appearance_matrix(clip: ArrayLike, mask: np.ndarray, num_frames: int = 30) -> jax.Array:
-    """STRCN-A input V_1 in R^{d2 x T x C} of one clip (seed 000 sec. III-C-1).
+    """STRCN-A input V_1 in R^{d2 x T x C} of one clip (Xia et al., TMM 2019, sec. III-C-1).
 
     The clip is normalised to ``num_frames`` frames (:func:`temporal.interpolate`),
     and column t holds frame t's pixels where ``mask`` is True, in row-major order.
@@ -96,7 +96,7 @@ def appearance_matrix(clip: ArrayLike, mask: np.ndarray, num_frames: int = 30) -
     Args:
       clip: (T0, H, W) or (T0, H, W, C) magnified frames; C = 1 for the former.
       mask: bool (H, W), e.g. from :func:`top_p_mask`; d2 = mask.sum().
-      num_frames: T (seed 000: 30).
+      num_frames: T (Xia et al., TMM 2019: 30).
 
     Returns:
       (d2, num_frames, C) float array.

@@ -1,4 +1,4 @@
-"""Face landmarks, alignment and cropping (DESIGN.md, Preprocessing: Faces).
+"""Face landmarks, alignment and cropping (docs/design.md, Preprocessing: Faces).
 
 Landmarks: dlib's frontal face detector and the 68-point shape predictor that
 ships inside the ``face-recognition-models`` package (nothing is downloaded).
@@ -9,12 +9,12 @@ x along the width, y down the height.
 "Left" and "right" are in image terms throughout: points 36-41 are the eye on
 the image's left, which is the subject's right eye in an unmirrored photo.
 
-Crop: seed 000 (Xia et al., TMM 2019) eq. 1 with deltas {0.4, 0.6, 2.2, 1.8}
+Crop: Xia et al., TMM 2019 eq. 1 with deltas {0.4, 0.6, 2.2, 1.8}
 (sec. IV-A); see :func:`crop_box` for how the equation is read. Alignment:
-seed 000 warps every frame onto the first with a local weighted mean
-transform (eq. 2); DESIGN.md allows a similarity transform instead, which is
-what :func:`align_to_reference` does. Regions: seed 003 (Aouayeb et al.,
-MLSP 2019) sec. 3.1, six boxes from the first frame's 68 landmarks.
+Xia et al., TMM 2019 warps every frame onto the first with a local weighted mean
+transform (eq. 2); docs/design.md allows a similarity transform instead, which is
+what :func:`align_to_reference` does. Regions: Aouayeb et al.,
+MLSP 2019, sec. 3.1: six boxes from the first frame's 68 landmarks.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ except ImportError as err:  # pragma: no cover - depends on the environment
         "(dlib, face-recognition-models, opencv-contrib-python-headless)"
     ) from err
 
-DELTAS = (0.4, 0.6, 2.2, 1.8)  # seed 000 eq. 1 constants delta_1..delta_4 (sec. IV-A)
+DELTAS = (0.4, 0.6, 2.2, 1.8)  # Xia et al., TMM 2019, eq. 1 constants delta_1..delta_4 (sec. IV-A)
 LEFT_EYE = tuple(range(36, 42))  # image-left eye (the subject's right)
 RIGHT_EYE = tuple(range(42, 48))  # image-right eye (the subject's left)
 # ECC refinement of the alignment: at most 100 iterations, or a correlation gain below 1e-5.
@@ -48,7 +48,7 @@ SCALE_NOISE = 0.01
 # counts as the larger face (see detect_landmarks).
 SAME_SIZE = 0.8
 
-# Seed 003 names the six regions but gives no point sets; these are ours.
+# Aouayeb et al., MLSP 2019 names the six regions but gives no point sets; these are ours.
 # name -> (68-point indices whose bounding box is the region, margin added on
 # every side as a fraction of the inter-ocular distance).
 REGIONS: dict[str, tuple[tuple[int, ...], float]] = {
@@ -140,7 +140,7 @@ def eye_centres(landmarks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def crop_box(landmarks: np.ndarray, deltas: Sequence[float] = DELTAS) -> Box:
-    """Face crop (x0, y0, x1, y1) from the eye centres, seed 000 eq. 1.
+    """Face crop (x0, y0, x1, y1) from the eye centres, Xia et al., TMM 2019, eq. 1.
 
     With (x_l, y_l) the image-left eye, (x_r, y_r) the image-right eye and D
     their distance, eq. 1 as printed reads
@@ -159,7 +159,7 @@ def crop_box(landmarks: np.ndarray, deltas: Sequence[float] = DELTAS) -> Box:
     the extents of d3 and d4 swapped: the box then runs 0.6 D either side of the
     eyes (0.6 + 1 + 0.6 = 2.2) and from 0.4 D above them (brows) to 1.4 D below
     (mouth). Its aspect, width : height = 2.2 : 1.8, is the one of the 300 x 245
-    (W x H, the paper's order in sec. III-C) frames that seed 000 resizes faces
+    (W x H, the paper's order in sec. III-C) frames that Xia et al., TMM 2019 resizes faces
     to for STRCN-G (sec. IV-A), so that resize keeps the face's proportions.
 
     Returns whole pixels, x1 and y1 exclusive, not clipped to the image.
@@ -328,9 +328,9 @@ def align_and_crop(
 
 
 def facial_regions(landmarks: np.ndarray) -> dict[str, Box]:
-    """Seed 003's six regions as boxes (x0, y0, x1, y1), in the landmarks' frame.
+    """Aouayeb et al.'s (MLSP 2019) six regions as boxes (x0, y0, x1, y1), in the landmarks' frame.
 
-    Seed 003 (sec. 3.1) cuts left eye + eyebrow, right eye + eyebrow, nose,
+    Aouayeb et al., MLSP 2019 (sec. 3.1) cuts left eye + eyebrow, right eye + eyebrow, nose,
     left cheek, right cheek and mouth with boxes placed from the first frame's
     68 landmarks on the cropped face, and defines no point sets; ours are in
     ``REGIONS``: each box is the bounding box of its points widened by a margin

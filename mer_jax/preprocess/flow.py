@@ -1,8 +1,8 @@
-"""Onset -> apex optical flow and the seed 002 flow map.
+"""Onset -> apex optical flow and the Xia et al., TIP 2020 flow map.
 
-Seed 000 (Xia et al., TMM 2019) sec. III-C and seed 002 (Xia et al., TIP 2020)
+Xia et al., TMM 2019 sec. III-C and Xia et al., TIP 2020
 sec. IV-A compute one dense optical flow from the onset frame to the apex
-frame. DESIGN.md (Preprocessing) fixes TV-L1 (OpenCV contrib) as the default,
+frame. docs/design.md (Preprocessing) fixes TV-L1 (OpenCV contrib) as the default,
 with DIS and Farneback as fast options.
 
 Direction convention (OpenCV's ``calcOpticalFlow*``: prev = onset,
@@ -144,11 +144,11 @@ def resize_flow(flow: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 def flow_map_from_frames(
     onset: np.ndarray, apex: np.ndarray, size: tuple[int, int] = (60, 60), method: str = "tvl1"
 ) -> np.ndarray:
-    """The seed 002 (sec. IV-A) network input from an onset and an apex frame.
+    """The Xia et al., TIP 2020 (sec. IV-A) network input from an onset and an apex frame.
 
     Flow is computed at the frames' own (face-crop) resolution, resized to
     ``size = (height, width)`` with displacements rescaled
-    (:func:`resize_flow`), then u, v and optical strain (seed 002 eq. 2, as
+    (:func:`resize_flow`), then u, v and optical strain (Xia et al., TIP 2020, eq. 2, as
     :func:`mer_jax.preprocess.strain.optical_strain` defines it) are stacked.
 
     Returns:

@@ -1,6 +1,6 @@
 """Eulerian video magnification (EVM) of face clips, batched, in JAX.
 
-Seed 000 (Xia et al., TMM 2019) sec. III-B amplifies the subtle motion of a
+Xia et al., TMM 2019 sec. III-B amplifies the subtle motion of a
 clip with EVM (its ref. [58]: Wu et al., SIGGRAPH 2012), eq. 3:
 
     I~(x, t) = f(x) + (1 + alpha) delta(t) grad f(x),
@@ -12,7 +12,7 @@ interval [0.05, 0.4], alpha = 8 for testing (5..14 for training, sec. III-E),
 and alpha = min(alpha, alpha_c) with alpha_c = lambda / (8 delta) - 1 and
 lambda = 16.
 
-Temporal filter. Seed 000 calls [0.05, 0.4] cut-off frequencies "in Hz"; they
+Temporal filter. Xia et al., TMM 2019 calls [0.05, 0.4] cut-off frequencies "in Hz"; they
 are read here as the two coefficients (r2 = 0.05, r1 = 0.4) of EVM's IIR
 variant, the filter the seed names, which EVM parameterises this way: two
 first-order low-pass filters run over time,
@@ -120,12 +120,12 @@ def collapse_pyramid(pyramid: list[jax.Array]) -> jax.Array:
 
 
 def level_alphas(alpha: ArrayLike, levels: int, wavelength_cutoff: float = 16.0) -> jax.Array:
-    """Per-level factors alpha_l by the module's wavelength rule (seed 000 sec. IV-A bound).
+    """Per-level factors alpha_l by the module's wavelength rule (Xia et al., TMM 2019, sec. IV-A bound).
 
     Args:
       alpha: scalar or (B,) magnification factors.
       levels: number of pyramid levels, the residual included.
-      wavelength_cutoff: lambda_c in pixels (seed 000: lambda = 16).
+      wavelength_cutoff: lambda_c in pixels (Xia et al., TMM 2019: lambda = 16).
 
     Returns:
       (levels,) + alpha.shape array; row l is alpha_l for wavelength 2^(l + 2).
@@ -145,7 +145,7 @@ def _peak_gain(low: float, high: float) -> float:
 
 
 def iir_bandpass(clips: ArrayLike, low: float = 0.05, high: float = 0.4) -> jax.Array:
-    """EVM's IIR temporal band-pass along axis 1 of (B, T, ...) clips (seed 000 sec. III-B).
+    """EVM's IIR temporal band-pass along axis 1 of (B, T, ...) clips (Xia et al., TMM 2019, sec. III-B).
 
     ``low`` and ``high`` are the coefficients r of the two first-order low-pass
     filters (see the module docstring), both started at the first frame, so the
@@ -185,7 +185,7 @@ def magnify(
     levels: int = 4,
     wavelength_cutoff: float = 16.0,
 ) -> jax.Array:
-    """Motion-magnify a batch of clips by EVM (seed 000 eq. 3, sec. IV-A numbers).
+    """Motion-magnify a batch of clips by EVM (Xia et al., TMM 2019, eq. 3, sec. IV-A numbers).
 
     Output = clip + collapse(alpha_l * pyramid_l(bandpass(clip))), see the
     module docstring for the filter and the per-level rule. A motion at a
@@ -200,10 +200,10 @@ def magnify(
     Args:
       clips: (B, T, H, W) or (B, T, H, W, C) frames (integers are cast to float32).
       alpha: scalar, or (B,) to magnify each clip by its own factor (e.g. one clip
-        repeated with alphas 5..14 for training augmentation, seed 000 sec. III-E).
-      low, high: IIR coefficients of the band (seed 000: [0.05, 0.4]).
+        repeated with alphas 5..14 for training augmentation, Xia et al., TMM 2019, sec. III-E).
+      low, high: IIR coefficients of the band (Xia et al., TMM 2019: [0.05, 0.4]).
       levels: pyramid levels including the low-pass residual.
-      wavelength_cutoff: lambda_c in pixels of the alpha bound (seed 000: 16).
+      wavelength_cutoff: lambda_c in pixels of the alpha bound (Xia et al., TMM 2019: 16).
 
     Returns:
       Float array shaped like ``clips``.

@@ -1,6 +1,6 @@
 """Optical strain and the 3-channel flow map fed to the shallow RCN.
 
-Seed 002 (Xia et al., TIP 2020) sec. IV-A completes the onset->apex optical
+Xia et al., TIP 2020 sec. IV-A completes the onset->apex optical
 flow V = [V_x, V_y] with its first-order variation V_z (optical strain) and
 feeds the stack V_hat = [V_x V_y V_z] (60x60x3 by default) to the network.
 """
@@ -17,13 +17,13 @@ ArrayLike = np.ndarray | jax.Array
 def optical_strain(flow: ArrayLike) -> jax.Array:
     """Optical strain magnitude of a flow field.
 
-    Implements the formula fixed in DESIGN.md (Preprocessing):
+    Implements the formula fixed in docs/design.md (Preprocessing):
 
         strain = sqrt(u_x^2 + v_y^2 + 0.5 * (u_y + v_x)^2)
 
     i.e. the magnitude of the infinitesimal strain tensor
     [[u_x, (u_y + v_x)/2], [(u_y + v_x)/2, v_y]] (Frobenius norm, off-diagonal
-    shear term (u_y + v_x)/2 counted twice). Seed 002 eq. 2 *as printed* writes
+    shear term (u_y + v_x)/2 counted twice). Xia et al., TIP 2020, eq. 2 *as printed* writes
     the shear part as 0.5 * (u_y^2 + v_x^2) instead, and public MER codes
     disagree on which one they use; this function implements the tensor form
     above only. A pure rotation (u_y = -v_x) therefore has zero shear here.
@@ -57,9 +57,9 @@ def optical_strain(flow: ArrayLike) -> jax.Array:
 
 
 def flow_map(flow: ArrayLike) -> jax.Array:
-    """Stack u, v and optical strain into the seed 002 input map.
+    """Stack u, v and optical strain into the Xia et al., TIP 2020 input map.
 
-    Seed 002 sec. IV-A: V_hat = [V_x V_y V_z], an RGB-like 3-channel tensor.
+    Xia et al., TIP 2020, sec. IV-A: V_hat = [V_x V_y V_z], an RGB-like 3-channel tensor.
 
     Args:
       flow: (..., H, W, 2) float array (u, v), as for :func:`optical_strain`.

@@ -1,7 +1,7 @@
 """Temporal normalisation and random frame keeping of clips.
 
-Seed 000 (Xia et al., TMM 2019): STRCN-A feeds T = 30 temporally normalised
-frames (sec. III-C, IV-A; the seed does not name the method, DESIGN.md fixes
+Xia et al., TMM 2019: STRCN-A feeds T = 30 temporally normalised
+frames (sec. III-C, IV-A; the seed does not name the method, docs/design.md fixes
 linear interpolation along time), and training clips are augmented by keeping
 a random 100/90/80/70/60% of their frames (sec. III-E).
 """
@@ -17,7 +17,7 @@ import numpy as np
 
 ArrayLike = np.ndarray | jax.Array
 
-# Seed 000 sec. III-E: five levels of random frame selection (x5 augmentation).
+# Xia et al., TMM 2019, sec. III-E: five levels of random frame selection (x5 augmentation).
 KEEP_FRACTIONS = (1.0, 0.9, 0.8, 0.7, 0.6)
 
 
@@ -81,7 +81,7 @@ def kept_frame_indices(num_frames: int, fraction: float, rng: np.random.Generato
 
 
 def keep_random_frames(clip: ArrayLike, fraction: float, rng: np.random.Generator | jax.Array) -> jax.Array:
-    """Keep a random ``fraction`` of a clip's frames in order (seed 000 sec. III-E augmentation).
+    """Keep a random ``fraction`` of a clip's frames in order (Xia et al., TMM 2019, sec. III-E augmentation).
 
     The first and last frames are always kept; see :func:`kept_frame_indices`.
 

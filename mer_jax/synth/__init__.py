@@ -1,4 +1,4 @@
-"""Synthetic micro-expression datasets written in the real datasets' on-disk layouts (DESIGN.md, Data).
+"""Synthetic micro-expression datasets written in the real datasets' on-disk layouts (docs/design.md, Data).
 
 Real face photographs shipped inside packages (:mod:`~mer_jax.synth.sources`)
 become one identity per subject (:mod:`~mer_jax.synth.identities`); each clip

@@ -1,6 +1,6 @@
 """The three datasets as they ship: frame rates, frame files and folder layout.
 
-Paths follow DESIGN.md (Data), relative to the output folder:
+Paths follow docs/design.md (Data), relative to the output folder:
   - CASME II: ``CASME2_RAW_selected/sub01/EP02_01f/img46.jpg`` (colour JPEG,
     200 fps), frames numbered from the onset to the offset;
   - SAMM: ``SAMM/006/006_1_2/006_05562.jpg`` (grayscale JPEG, 200 fps),

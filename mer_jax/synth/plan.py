@@ -4,7 +4,7 @@ Two kinds of plan (:func:`make_plan`):
 
   - the full composite (no ``subjects`` and no ``clips_per_subject``): every
     subject of every dataset, with exactly the MEGC2019 composite's class
-    counts (DESIGN.md, Data: SMIC 70/51/43 over 16 subjects, CASME II 88/32/25
+    counts (docs/design.md, Data: SMIC 70/51/43 over 16 subjects, CASME II 88/32/25
     over 24, SAMM 92/26/15 over 28), each dataset's own emotion labels in
     roughly the real proportions, uneven clip counts per subject, plus clips
     outside the composite: CASME II 'others', 'fear' and 'sadness', SAMM
@@ -30,7 +30,7 @@ from mer_jax.annotations import MEGC2019_EXCLUDED
 from mer_jax.synth.layouts import LAYOUTS
 from mer_jax.synth.motion import EMOTION_ACTION_UNITS
 
-# The composite's clips per emotion label (DESIGN.md class counts; labels split
+# The composite's clips per emotion label (docs/design.md class counts; labels split
 # roughly as in the real datasets).
 COMPOSITE_EMOTIONS = {
     "casme2": {"disgust": 61, "repression": 27, "happiness": 32, "surprise": 25},

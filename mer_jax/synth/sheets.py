@@ -1,4 +1,4 @@
-"""The CASME II and SAMM coding sheets, written as the datasets ship them (DESIGN.md, Data).
+"""The CASME II and SAMM coding sheets, written as the datasets ship them (docs/design.md, Data).
 
   - CASME II ``CASME2-coding-20140508.xlsx``: header in row 1, Subject,
     Filename, (blank), OnsetFrame, ApexFrame, OffsetFrame, (blank), Action
