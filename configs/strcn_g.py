@@ -7,8 +7,7 @@ from mer_jax.config import base_config
 
 
 def get_config():
-    config = base_config()
-    config.model.name = "strcn_g"
+    config = base_config("strcn_g")
     config.model.features = 64  # M: Fig. 5 sweeps it; the text fixes no single value
     config.model.num_rcls = 4  # RCL2..RCL5 (Table I)
     config.model.recurrent_steps = 3  # 3 recurrent 3x3 convolutions per RCL (Table I)

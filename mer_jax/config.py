@@ -12,24 +12,21 @@ from pathlib import Path
 
 import ml_collections
 
+from mer_jax.models import model_config
 
-def base_config() -> ml_collections.ConfigDict:
+
+def base_config(model: str = "rcn") -> ml_collections.ConfigDict:
+    """Every key a run reads; `config.model` holds the keys of the model family `model` reads."""
     config = ml_collections.ConfigDict()
 
-    config.model = ml_collections.ConfigDict()
-    config.model.name = "rcn"  # rcn, rcn_w, rcn_s, rcn_a, rcn_c, rcn_f, rcn_p, strcn_a, strcn_g
-    config.model.variant = "paper"  # paper | xia2020_code (the authors' released code)
-    config.model.features = 16  # M, feature maps of every conv layer
-    config.model.pool_size = 5  # K, adaptive average pool output K x K (RCN family)
-    config.model.recurrent_steps = 3  # unrolled recurrent convolutions per recurrent layer
-    config.model.num_rcls = 4  # recurrent layers of STRCN (0..4)
-    config.model.dropout = 0.5  # after each conv layer (Xia et al., TIP 2020, sec. V-A)
+    # The model's own keys, with its defaults (each model module documents them; mer_jax/models/).
+    config.model = model_config(model)
 
     config.data = ml_collections.ConfigDict()
     config.data.name = "synthetic_flow"
     config.data.shuffle_labels = False  # train on permuted labels (a sanity check: UF1 falls to chance)
     config.data.seed = 0
-    config.data.input_shape = (60, 60, 3)  # H, W, C the model is built for; checked against the data
+    config.data.input_shape = (60, 60, 3)  # one example's shape, any rank (H, W, C maps; T, H, W, C clips); checked
     config.data.num_classes = 3
     # Built TFDS data sets (name 'dataset/config', e.g. 'megc2019/flow60'):
     config.data.data_dir = ""  # where `mer-jax build` wrote them ('' = TFDS's default, ~/tensorflow_datasets)
@@ -37,7 +34,7 @@ def base_config() -> ml_collections.ConfigDict:
     config.data.classes = ()  # labels=emotion: the emotions kept, in class order (others are left out)
     config.data.alpha = 8.0  # magnified variants: the factor whose inputs are used (Xia et al., TMM 2019, sec. IV-A tests at 8)
     config.data.synthetic = ml_collections.ConfigDict(
-        {"subjects_per_dataset": (6, 6, 6), "clips_per_subject": 12, "size": 60, "motion_scale": 1.0}
+        {"subjects_per_dataset": (6, 6, 6), "clips_per_subject": 12, "size": 60, "motion_scale": 1.0, "num_frames": 0}
     )
 
     config.protocol = ml_collections.ConfigDict()
@@ -61,6 +58,9 @@ def base_config() -> ml_collections.ConfigDict:
     config.train.loss = "cross_entropy"  # cross_entropy | balanced | focal
     config.train.seed = 0
     config.train.checkpoint_every = 5  # epochs
+    # Also train one model on every subject (a fold with nothing held out) and save it with the
+    # data's preprocessing settings in workdir/final_model, for `mer-jax predict` on new clips.
+    config.train.final_model = False
     return config
 
 

@@ -26,7 +26,8 @@ class Dataset:
     """All examples of a dataset, one row per clip.
 
     Attributes:
-      x: (N, H, W, C) float32 model inputs, e.g. Xia et al.'s (TIP 2020) u, v, strain maps.
+      x: (N, ...) float32 model inputs of any rank per example, e.g. (N, H, W, C)
+        u, v, strain maps (Xia et al., TIP 2020, eq. 2), (N, T, H, W, C) clips.
       label: (N,) int32 class indices into ``class_names``.
       subject: (N,) str subject ids, unique across source datasets
         (e.g. ``'casme2/sub01'``).
@@ -43,9 +44,9 @@ class Dataset:
     class_names: tuple[str, ...]
 
     def __post_init__(self) -> None:
-        if not isinstance(self.x, np.ndarray) or self.x.ndim != 4:
+        if not isinstance(self.x, np.ndarray) or self.x.ndim < 2:
             raise ValueError(
-                f"Dataset.x must be a 4-d numpy array (N, H, W, C); got {type(self.x).__name__} "
+                f"Dataset.x must be a numpy array (N, ...) of one example per row; got {type(self.x).__name__} "
                 f"with shape {getattr(self.x, 'shape', None)}"
             )
         if self.x.dtype != np.float32:
@@ -87,8 +88,8 @@ class Dataset:
         return int(self.x.shape[0])
 
     @property
-    def input_shape(self) -> tuple[int, int, int]:
-        """Shape (H, W, C) of one example."""
+    def input_shape(self) -> tuple[int, ...]:
+        """Shape of one example, e.g. (H, W, C) or (T, H, W, C)."""
         return tuple(int(d) for d in self.x.shape[1:])
 
     def shuffled_labels(self, seed: int) -> np.ndarray:
@@ -198,7 +199,7 @@ def load_built(
 
     Raises:
       FileNotFoundError: nothing built under that name.
-      ValueError: an unknown label map, alpha, or a variant no model trains on (frames).
+      ValueError: an unknown label map or alpha.
     """
     import tensorflow_datasets as tfds  # a core dependency; imported here to keep `import mer_jax.data` light
 
@@ -230,11 +231,6 @@ def load_built(
         )
     if not xs:
         raise ValueError(f"{name} under {folder} holds no clip with a class among {names} (labels={labels})")
-    if xs[0].ndim != 3:
-        raise ValueError(
-            f"{name} stores inputs of shape {xs[0].shape} per clip; training takes (H, W, C) maps "
-            "(the frames variant is for sequence models, which are not in mer-jax yet)"
-        )
     order = np.argsort(sample_id)
     return Dataset(
         x=np.stack(xs)[order],

@@ -36,5 +36,5 @@ def describe(config: ml_collections.ConfigDict) -> str:
         model, jnp.zeros((1, *shape), jnp.float32), depth=2,
         console_kwargs={"width": 160, "force_terminal": False, "no_color": True},
     )
-    title = f"{config.model.name} ({config.model.variant}), input {shape}, {config.data.num_classes} classes"
+    title = f"{config.model.name} ({config.model.get('variant', 'paper')}), input {shape}, {config.data.num_classes} classes"
     return f"{title}\n{table}\nparams: {count_params(model)}\nflops: {forward_flops(model, shape)}\n"

@@ -105,6 +105,7 @@ def make_synthetic_flow(
     seed: int = 0,
     motion_scale: float = 1.0,
     class_names: Sequence[str] = ("negative", "positive", "surprise"),
+    num_frames: int = 0,
 ) -> Dataset:
     """Synthesise a MEGC2019-like composite of onset->apex flow maps.
 
@@ -117,9 +118,13 @@ def make_synthetic_flow(
         and noise, so nothing in x depends on the label.
       class_names: a subset of 'negative', 'positive', 'surprise' (MEGC2019
         3-class), in label order.
+      num_frames: 0 for one map per clip; T >= 2 for clips of T maps from
+        onset to apex, the motion growing linearly from 0 to the map's (strain
+        scales with the flow, so every frame is a flow map too).
 
     Returns:
-      A :class:`Dataset` with x of shape (N, size, size, 3): u, v, strain.
+      A :class:`Dataset` with x of shape (N, size, size, 3) (u, v, strain),
+      or (N, T, size, size, 3) with ``num_frames`` = T.
     """
     class_names = tuple(class_names)
     unknown = [c for c in class_names if c not in _MOTIONS]
@@ -140,6 +145,8 @@ def make_synthetic_flow(
         )
     if size < 8:
         raise ValueError(f"size must be >= 8 pixels; got {size}")
+    if num_frames == 1 or num_frames < 0:
+        raise ValueError(f"num_frames must be 0 (maps) or >= 2 (clips); got {num_frames}")
 
     rng = np.random.default_rng(seed)
     px = size / 60.0
@@ -207,8 +214,12 @@ def make_synthetic_flow(
     flow[..., 0] += shift[:, 0, None, None] - angle * rel[None, :, None]
     flow[..., 1] += shift[:, 1, None, None] + angle * rel[None, None, :]
 
+    x = np.asarray(flow_map(flow.astype(np.float32)), dtype=np.float32)
+    if num_frames:
+        ramp = np.linspace(0.0, 1.0, num_frames, dtype=np.float32)
+        x = ramp[None, :, None, None, None] * x[:, None]
     return Dataset(
-        x=np.asarray(flow_map(flow.astype(np.float32)), dtype=np.float32),
+        x=x,
         label=label,
         subject=np.array(subjects),
         dataset=dataset,

@@ -48,7 +48,7 @@ def test_length_mismatch_names_field_and_sizes(field):
     "overrides,match",
     [
         (dict(x=np.zeros((6, 4, 5, 3))), r"x must be float32; got float64"),
-        (dict(x=np.zeros((6, 4, 5), np.float32)), r"x must be a 4-d"),
+        (dict(x=np.zeros(6, np.float32)), r"x must be a numpy array \(N, \.\.\.\)"),
         (dict(label=np.arange(6)), r"label must be int32; got int64"),
         (dict(label=np.zeros(6, np.float32)), r"label must have dtype kind 'i'"),
         (dict(label=np.array([0, 1, 2, 3, 0, 1], np.int32)), r"\[0, 3\).*max 3"),

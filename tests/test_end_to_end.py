@@ -27,7 +27,7 @@ def synth_build_train(root: Path, expression_scale: float = 1.0, small: bool = T
     options = SMALL if small else {}
     write_synthetic_composite(root / "raw", progress=False, expression_scale=expression_scale, **options)
     build_lib.build("megc2019", config="flow60", manual_dir=str(root / "raw"), data_dir=str(root / "tfds"))
-    config = sibling_config(str(REPO / "configs" / "synthetic_me.py"), "synthetic_me")
+    config = sibling_config(str(REPO / "configs" / "rcn_synth_megc2019.py"), "rcn_synth_megc2019")
     config.data.data_dir = str(root / "tfds")
     if small:  # a quarter of the default composite's clips: the quickstart's schedule (half as large batches)
         config.train.epochs, config.train.batch_size = 40, 32

@@ -1,59 +1,94 @@
-"""Model registry: `create_model(config.model, ...)` builds any model by name."""
+"""Model registry: `config.model.name` picks the module that builds the model.
+
+Every model family is one module of this package that defines
+
+- ``NAMES``: the model names it builds (default: the module's own name);
+- ``default_config()``: an ``ml_collections.ConfigDict`` of every key the
+  family reads, with its default and meaning;
+- ``create(config, *, num_classes, input_shape, rngs)``: the Flax NNX module
+  for inputs of ``input_shape`` (one example's shape, of any rank).
+
+A new model is one such file here plus one config in configs/; nothing else
+is edited. ``config.model.name`` may also be a dotted module path
+(``my_lab.models.tiny``) to a module with ``default_config`` and ``create``
+outside this package.
+"""
 
 from __future__ import annotations
 
+import functools
+import importlib
+import pkgutil
 from collections.abc import Mapping, Sequence
+from types import ModuleType
 from typing import Any
 
 import jax
+import ml_collections
 from flax import nnx
 
-from mer_jax.models.rcn import MODULES, RCN, VARIANTS
-from mer_jax.models.strcn import STRCN
 
-STRCN_CONNECTIVITY = {"strcn_a": "appearance", "strcn_g": "geometric"}
-MODEL_NAMES = tuple(MODULES) + tuple(STRCN_CONNECTIVITY)
+@functools.cache
+def _families() -> dict[str, ModuleType]:
+    """Model name -> the module of this package that builds it."""
+    names = {}
+    for info in pkgutil.iter_modules(__path__):
+        module = importlib.import_module(f"{__name__}.{info.name}")
+        if callable(getattr(module, "create", None)):
+            for name in getattr(module, "NAMES", (info.name,)):
+                names[name] = module
+    return names
+
+
+def model_names() -> tuple[str, ...]:
+    """Every model name this package builds."""
+    return tuple(_families())
+
+
+def model_module(name: str) -> ModuleType:
+    """The module that builds model `name` (a name of this package, or a dotted module path)."""
+    if "." in name:
+        try:
+            module = importlib.import_module(name)
+        except ImportError as error:
+            raise ValueError(f"model.name {name!r}: cannot import that module ({error})") from error
+        missing = [attr for attr in ("default_config", "create") if not callable(getattr(module, attr, None))]
+        if missing:
+            raise ValueError(f"model.name {name!r}: the module defines no {' or '.join(missing)}()")
+        return module
+    families = _families()
+    if name not in families:
+        raise ValueError(f"unknown model.name {name!r}; valid: {', '.join(families)} or a dotted module path")
+    return families[name]
+
+
+def model_config(name: str) -> ml_collections.ConfigDict:
+    """The keys model `name` reads, with their defaults, and `name` itself: a config's `config.model`."""
+    config = model_module(name).default_config()
+    config.name = name
+    return config
 
 
 def create_model(
     config: Mapping[str, Any], *, num_classes: int, input_shape: Sequence[int], rngs: nnx.Rngs
 ) -> nnx.Module:
-    """Builds the model `config.name` for inputs of `input_shape` = (H, W, C).
+    """Builds the model `config['name']` for examples of `input_shape`.
 
-    Reads `name`, `variant`, `features` (M), `pool_size` (K), `recurrent_steps`,
-    `dropout` and, for STRCN, `num_rcls`.
+    Keys the model reads but `config` lacks take the model's defaults; a key
+    the model does not read is an error (a value given for nothing).
     """
+    config = dict(config.to_dict() if isinstance(config, ml_collections.ConfigDict) else config)
     name = config["name"]
-    variant = config.get("variant", "paper")
-    if variant not in VARIANTS:
-        raise ValueError(f"unknown model.variant {variant!r}; valid: {VARIANTS}")
-    in_features = int(input_shape[-1])
-    if name in MODULES:
-        return RCN(
-            num_classes=num_classes,
-            in_features=in_features,
-            features=config["features"],
-            pool_size=config["pool_size"],
-            recurrent_steps=config["recurrent_steps"],
-            modules=MODULES[name],
-            variant=variant,
-            dropout=config.get("dropout", 0.5),
-            rngs=rngs,
+    merged = model_config(name)
+    unknown = sorted(set(config) - set(merged))
+    if unknown:
+        raise ValueError(
+            f"model {name!r} does not read model.{', model.'.join(unknown)}; it reads: {', '.join(sorted(merged))}"
         )
-    if name in STRCN_CONNECTIVITY:
-        if variant != "paper":
-            raise ValueError(f"{name} has only the 'paper' variant (no released code), got {variant!r}")
-        return STRCN(
-            num_classes=num_classes,
-            connectivity=STRCN_CONNECTIVITY[name],
-            in_features=in_features,
-            features=config["features"],
-            num_rcls=config.get("num_rcls", 4),
-            recurrent_steps=config["recurrent_steps"],
-            dropout=config.get("dropout", 0.0),
-            rngs=rngs,
-        )
-    raise ValueError(f"unknown model.name {name!r}; valid: {', '.join(MODEL_NAMES)}")
+    merged.update(config)
+    return model_module(name).create(
+        merged, num_classes=num_classes, input_shape=tuple(int(d) for d in input_shape), rngs=rngs
+    )
 
 
 def count_params(model: nnx.Module) -> int:

@@ -21,6 +21,9 @@ The searched combinations of sec. V-C-4 (all use W and S):
 `variant="paper"` follows Table I; `variant="xia2020_code"` follows the authors'
 released PyTorch code as docs/design.md describes it (5x5 stem with max pooling,
 shared BatchNorm in the recurrent step, attention after adaptive pooling).
+
+Config keys (`config.model`, see :func:`default_config`): name (one of
+:data:`NAMES`), variant, features, pool_size, recurrent_steps, dropout.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ import dataclasses
 
 import jax
 import jax.numpy as jnp
+import ml_collections
 from flax import nnx
 
 from mer_jax.models import fast_ops, layers
@@ -56,6 +60,38 @@ MODULES = {
     "rcn_f": Modules(wide=True, shortcut=True, attention="initial_state"),
     "rcn_p": Modules(wide=True, shortcut=True, attention="parallel"),
 }
+NAMES = tuple(MODULES)
+
+
+def default_config() -> ml_collections.ConfigDict:
+    """The keys the RCN family reads, with the basic setup of Xia et al., TIP 2020, sec. V-A, V-C."""
+    return ml_collections.ConfigDict(
+        {
+            "name": "rcn",  # rcn, rcn_w, rcn_s, rcn_a and the searched rcn_c, rcn_f, rcn_p (sec. V-C-4)
+            "variant": "paper",  # paper (Table I) | xia2020_code (the authors' released code)
+            "features": 16,  # M, feature maps of every conv layer (sec. V-C)
+            "pool_size": 5,  # K, the K x K adaptive average pool before the classifier (sec. V-C)
+            "recurrent_steps": 3,  # recurrent convolutions unrolled in the Rconv, one shared conv (sec. V-A)
+            "dropout": 0.5,  # after each conv layer (sec. V-A)
+        }
+    )
+
+
+def create(config: ml_collections.ConfigDict, *, num_classes: int, input_shape: tuple[int, ...], rngs: nnx.Rngs):
+    """The RCN `config.name` for (H, W, C) inputs."""
+    if len(input_shape) != 3:
+        raise ValueError(f"{config.name} takes (H, W, C) maps; the data have examples of shape {input_shape}")
+    return RCN(
+        num_classes=num_classes,
+        in_features=input_shape[-1],
+        features=config.features,
+        pool_size=config.pool_size,
+        recurrent_steps=config.recurrent_steps,
+        modules=MODULES[config.name],
+        variant=config.variant,
+        dropout=config.dropout,
+        rngs=rngs,
+    )
 
 
 def wide_stream_channels(features: int, variant: str) -> tuple[int, int, int]:

@@ -4,11 +4,16 @@ Conv1 5x5 -> Pool1 -> RCL2 .. RCL5 (each 1 feed-forward 1x1 and 3 recurrent 3x3
 convolutions, Xia et al., TMM 2019, eq. 6-7) with max pools between them -> global average
 pool -> linear softmax classifier (eq. 8). Every layer has M feature maps.
 Fewer RCLs are obtained by removing RCL5, RCL4, ... in turn (sec. IV-E-4).
+
+Config keys (`config.model`, see :func:`default_config`): name (strcn_a or
+strcn_g), variant (only ``paper``: no code was released), features,
+num_rcls, recurrent_steps, dropout.
 """
 
 from __future__ import annotations
 
 import jax
+import ml_collections
 from flax import nnx
 
 from mer_jax.models import layers
@@ -19,6 +24,40 @@ POOLS = {
     "geometric": ((4, 4), (4, 4), (4, 4), (2, 2)),  # STRCN-G, input W x H x 2
 }
 MAX_RCLS = 4
+CONNECTIVITY = {"strcn_a": "appearance", "strcn_g": "geometric"}
+NAMES = tuple(CONNECTIVITY)
+
+
+def default_config() -> ml_collections.ConfigDict:
+    """The keys STRCN reads, with Table I's architecture."""
+    return ml_collections.ConfigDict(
+        {
+            "name": "strcn_g",  # strcn_a (appearance, sec. III-C-1) | strcn_g (geometric, sec. III-C-2)
+            "variant": "paper",  # the only one: the authors released no code
+            "features": 64,  # M, feature maps of every layer (Fig. 5 sweeps it; the text fixes none)
+            "num_rcls": MAX_RCLS,  # RCL2..RCL5 (Table I); fewer remove RCL5, RCL4, ... (sec. IV-E-4)
+            "recurrent_steps": 3,  # 3 recurrent 3x3 convolutions per RCL (Table I)
+            "dropout": 0.0,  # before the classifier; the paper uses none
+        }
+    )
+
+
+def create(config: ml_collections.ConfigDict, *, num_classes: int, input_shape: tuple[int, ...], rngs: nnx.Rngs):
+    """STRCN-A or STRCN-G (`config.name`) for (H, W, C) inputs."""
+    if config.variant != "paper":
+        raise ValueError(f"{config.name} has only the 'paper' variant (no released code), got {config.variant!r}")
+    if len(input_shape) != 3:
+        raise ValueError(f"{config.name} takes (H, W, C) inputs; the data have examples of shape {input_shape}")
+    return STRCN(
+        num_classes=num_classes,
+        connectivity=CONNECTIVITY[config.name],
+        in_features=input_shape[-1],
+        features=config.features,
+        num_rcls=config.num_rcls,
+        recurrent_steps=config.recurrent_steps,
+        dropout=config.dropout,
+        rngs=rngs,
+    )
 
 
 class STRCN(nnx.Module):

@@ -2,7 +2,7 @@
 
     mer-jax synth --out runs/synth
     mer-jax build megc2019 --manual_dir runs/synth --data_dir runs/tfds
-    mer-jax train --config configs/synthetic_me.py --workdir runs/synthetic_me
+    mer-jax train --config configs/rcn_synth_megc2019.py --workdir runs/synth_megc2019
 
 The model is that of Xia et al., TIP 2020 (configs/rcn_megc2019.py); the training is the
 quickstart's (configs/quickstart.py) with 20 epochs of batch 64, so the 68
@@ -19,4 +19,5 @@ def get_config():
     config.data.labels = "megc2019"  # negative, positive, surprise (Xia et al., TIP 2020, sec. V-B)
     config.train.epochs = 20  # the folds have ~430 training clips, twice the quickstart's
     config.train.batch_size = 64  # the released code's batch
+    config.train.final_model = True  # also one model of every subject, for `mer-jax predict` on new clips
     return config
