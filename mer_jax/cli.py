@@ -1,73 +1,38 @@
-"""`mer-jax train|describe|build|synth`: parses flags and calls the library.
+"""`mer-jax synth|build|train|describe|predict`: one parser; each subcommand calls the library.
 
-train and describe take an ml_collections config file (``--config FILE``,
-overrides ``--config.a.b=value``) through absl flags. build and synth have
-their own small parsers: build's ``--config`` names a builder config
-(flow60, ...), not a file.
+Config-driven subcommands (train, describe) take an experiment file,
+``--config FILE``, and override any of its values ml_collections style,
+``--config.train.epochs=5``. ``mer-jax SUBCOMMAND --help`` lists each one's flags.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
-from absl import app, flags, logging
+from absl import flags, logging
 from ml_collections import config_flags
 
-COMMANDS = ("train", "describe", "build", "synth")
-EXPERIMENT_COMMANDS = ("train", "describe")
-
-config_flags.DEFINE_config_file("config", None, "Experiment config file, e.g. configs/quickstart.py.")
-flags.DEFINE_string("workdir", None, "train: where checkpoints and the report go (a run there is resumed).")
-flags.DEFINE_bool("progress", True, "train: show a progress bar.")
-FLAGS = flags.FLAGS
+DESCRIPTION = "Facial micro-expression recognition: every fold of a protocol trained at once."
 
 
-def run(argv: list[str]) -> None:
-    logging.set_verbosity(logging.WARNING)  # orbax logs every checkpoint step at INFO
-    commands = argv[1:]
-    if len(commands) != 1 or commands[0] not in EXPERIMENT_COMMANDS:
-        raise app.UsageError(f"usage: mer-jax {{{'|'.join(COMMANDS)}}} ...")
-    if FLAGS.config is None:
-        raise app.UsageError("--config is required, e.g. --config configs/quickstart.py")
-    if commands[0] == "describe":
-        from mer_jax.describe import describe
-
-        print(describe(FLAGS.config))
-        return
-    if FLAGS.workdir is None:
-        raise app.UsageError("train needs --workdir DIR")
-    from mer_jax.train import train_and_evaluate
-
-    result = train_and_evaluate(FLAGS.config, FLAGS.workdir, progress=FLAGS.progress)
-    print(
-        f"{result['num_folds']} folds, {result['strategy']}: accuracy {result['accuracy']:.3f}  "
-        f"UF1 {result['uf1']:.3f}  UAR {result['uar']:.3f}  ({result['train_seconds']:.1f} s)\n"
-        f"report: {FLAGS.workdir}/report.json, {FLAGS.workdir}/results.md"
-    )
+def load_config(path: str, overrides: list[str]):
+    """The ml_collections config of file `path` with `--config.key=value` overrides applied."""
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"config file {path} not found (the experiments are in configs/)")
+    flag_values = flags.FlagValues()
+    config_flags.DEFINE_config_file("config", None, "experiment config file", flag_values=flag_values)
+    try:
+        flag_values(["mer-jax", f"--config={path}", *overrides])
+        return flag_values.config  # overrides are applied here
+    except (flags.Error, KeyError, AttributeError) as error:
+        # ml_collections' KeyError text is the repr of a message: show the message.
+        reason = str(error).strip("'\"").replace("\\n", " ").replace("\\'", "'")
+        raise ValueError(f"{path} {' '.join(overrides)}: {reason}") from error
 
 
-def build(argv: list[str]) -> None:
-    parser = argparse.ArgumentParser(prog="mer-jax build", description="Build a TFDS data set from raw clips.")
-    parser.add_argument("dataset", help="casme2, samm, smic, megc2019 or synthetic_me")
-    parser.add_argument("--manual_dir", help="the folder holding the unpacked dataset(s) (not for synthetic_me)")
-    parser.add_argument("--data_dir", default=None, help="where to write (default: TFDS's ~/tensorflow_datasets)")
-    parser.add_argument("--config", default="flow60", help="flow60 (default), flow_strcn_g, strcn_a or frames")
-    args = parser.parse_args(argv)
-    from mer_jax.data_builders import build as build_lib
-
-    builder = build_lib.build(args.dataset, config=args.config, manual_dir=args.manual_dir, data_dir=args.data_dir)
-    print(build_lib.format_summary(builder))
-
-
-def synth(argv: list[str]) -> None:
-    parser = argparse.ArgumentParser(
-        prog="mer-jax synth",
-        description="Write a synthetic CASME II + SAMM + SMIC composite in the real datasets' layouts.",
-    )
-    parser.add_argument("--out", required=True, help="folder to write (use it as --manual_dir of `mer-jax build`)")
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args(argv)
+def synth(args) -> None:
     from mer_jax.synth import write_synthetic_composite
 
     summary = write_synthetic_composite(args.out, seed=args.seed)
@@ -77,22 +42,129 @@ def synth(argv: list[str]) -> None:
     )
 
 
-def run_reporting_errors(argv: list[str]) -> None:
-    """Runs a command; a user's mistake (bad config value, data, folder) is one clear line, not a traceback."""
+def build(args) -> None:
+    from mer_jax.clips import build as build_lib
+
+    builder = build_lib.build(
+        args.dataset, builder_config=args.builder_config, manual_dir=args.manual_dir, data_dir=args.data_dir
+    )
+    print(build_lib.format_summary(builder))
+
+
+def train(args) -> None:
+    from mer_jax.train import train_and_evaluate
+
+    result = train_and_evaluate(args.config, args.workdir, progress=args.progress)
+    print(
+        f"{result['num_folds']} folds, {result['strategy']}: accuracy {result['accuracy']:.3f}  "
+        f"UF1 {result['uf1']:.3f}  UAR {result['uar']:.3f}  ({result['train_seconds']:.1f} s)\n"
+        f"report: {args.workdir}/report.json, {args.workdir}/results.md"
+    )
+
+
+def describe(args) -> None:
+    from mer_jax.describe import describe as describe_model
+
+    print(describe_model(args.config))
+
+
+def predict(args) -> None:
+    import json
+
+    from mer_jax.predict import predict_clip
+
+    result = predict_clip(args.workdir, args.frames, onset=args.onset, apex=args.apex)
+    if args.json:
+        print(json.dumps({"label": result.label, "probabilities": result.probabilities}))
+        return
+    print(f"{args.frames}: {result.label}  (apex frame {result.apex}{', spotted' if result.apex_spotted else ''})")
+    for name, probability in sorted(result.probabilities.items(), key=lambda item: -item[1]):
+        print(f"  {name:>12s} {probability:.3f}")
+
+
+def _add_config_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--config", required=True, metavar="FILE",
+        help="experiment config file (configs/*.py); override any value with --config.KEY=VALUE, "
+        "e.g. --config.train.epochs=5",
+    )
+
+
+def make_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mer-jax", description=DESCRIPTION)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="{synth,build,train,describe,predict}")
+
+    command = commands.add_parser(
+        "synth", help="write a synthetic CASME II + SAMM + SMIC composite in the real layouts",
+        description="Write a synthetic CASME II + SAMM + SMIC composite in the real datasets' layouts.",
+    )
+    command.add_argument("--out", required=True, help="folder to write (use it as --manual_dir of `mer-jax build`)")
+    command.add_argument("--seed", type=int, default=0, help="random seed of the composite (default 0)")
+    command.set_defaults(run=synth)
+
+    command = commands.add_parser(
+        "build", help="build a TFDS data set from raw clips (data_builders/)",
+        description="Build (or reuse) one builder config of a data set from its raw clips.",
+    )
+    command.add_argument("dataset", help="casme2, samm, smic, megc2019 or synthetic_me")
+    command.add_argument("--manual_dir", help="the folder holding the unpacked data set(s) (not for synthetic_me)")
+    command.add_argument("--data_dir", default=None, help="where to write (default: TFDS's ~/tensorflow_datasets)")
+    command.add_argument(
+        "--builder_config", default="flow60", metavar="NAME",
+        help="what to store per clip: flow60 (default), flow_strcn_g, strcn_a or frames (docs/data.md)",
+    )
+    command.set_defaults(run=build)
+
+    command = commands.add_parser(
+        "train", help="train every fold of a protocol and write the report",
+        description="Train every fold of the config's protocol at once and write the report into --workdir "
+        "(a run there is resumed).",
+    )
+    _add_config_flag(command)
+    command.add_argument("--workdir", required=True, help="where checkpoints, the report and the final model go")
+    command.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True, help="a progress bar")
+    command.set_defaults(run=train)
+
+    command = commands.add_parser(
+        "describe", help="a model's layer table, parameter count and FLOPs",
+        description="Print the config's model: layer table, trainable parameters, forward FLOPs of one example.",
+    )
+    _add_config_flag(command)
+    command.set_defaults(run=describe)
+
+    command = commands.add_parser(
+        "predict", help="class probabilities of a new clip with a trained final model",
+        description="Apply the final model of a finished run (train.final_model=True) to a new clip: the same "
+        "preprocessing as its build (face alignment, crop, flow, strain, resize), then the class probabilities.",
+    )
+    command.add_argument("--workdir", required=True, help="the run's --workdir (holds final_model/)")
+    command.add_argument("--frames", required=True, help="a folder of frame images (in name order) or a video file")
+    command.add_argument("--onset", type=int, default=0, help="position of the onset frame (default 0: the first)")
+    command.add_argument("--apex", type=int, default=None,
+                         help="position of the apex frame (default: spotted, Xia et al., TMM 2019, eq. 5)")
+    command.add_argument("--json", action="store_true", help="print one JSON object: label and probabilities")
+    command.set_defaults(run=predict)
+    return parser
+
+
+def run(argv: list[str]) -> None:
+    """Parses `argv` (without the program name) and runs the subcommand."""
+    parser = make_parser()
+    args, rest = parser.parse_known_args(argv)
+    if rest and not hasattr(args, "config"):
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
+    if hasattr(args, "config"):
+        args.config = load_config(args.config, rest)
+    logging.set_verbosity(logging.WARNING)  # orbax logs every checkpoint step at INFO
+    args.run(args)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """A user's mistake (bad config value, data, folder) is one clear line, not a traceback."""
     try:
-        command = argv[1] if len(argv) > 1 else ""
-        if command == "build":
-            build(argv[2:])
-        elif command == "synth":
-            synth(argv[2:])
-        else:
-            app.run(run, argv=argv)
+        run(sys.argv[1:] if argv is None else argv)
     except (ValueError, FileNotFoundError) as error:
         sys.exit(f"mer-jax: error: {error}")
-
-
-def main() -> None:
-    run_reporting_errors(sys.argv)
 
 
 if __name__ == "__main__":

@@ -159,7 +159,7 @@ def built_dir(name: str, data_dir: str | os.PathLike = "") -> Path:
     if not versions:
         raise FileNotFoundError(
             f"no built data set {name!r} under {root}: build it first with "
-            f"`mer-jax build {dataset} --config {variant or 'flow60'} --manual_dir DIR --data_dir {root}`"
+            f"`mer-jax build {dataset} --builder_config {variant or 'flow60'} --manual_dir DIR --data_dir {root}`"
         )
     return versions[-1]
 

@@ -4,6 +4,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -35,11 +37,25 @@ def test_describe_strcn_g():
 
 def test_usage_errors_are_clear():
     result = mer_jax("fit", "--config", "configs/quickstart.py")
-    assert result.returncode != 0 and "usage: mer-jax {train|describe|build|synth}" in result.stderr
+    assert result.returncode != 0 and "invalid choice: 'fit'" in result.stderr
+    assert "{synth,build,train,describe,predict}" in result.stderr
     result = mer_jax("train", "--config", "configs/quickstart.py")
-    assert result.returncode != 0 and "train needs --workdir DIR" in result.stderr
+    assert result.returncode != 0 and "the following arguments are required: --workdir" in result.stderr
     result = mer_jax("describe", "--config", "configs/quickstart.py", "--config.model.name=resnet")
     assert result.returncode != 0 and "unknown model.name 'resnet'" in result.stderr
+    result = mer_jax("describe", "--config", "configs/quickstart.py", "--config.train.epochz=3")
+    assert result.returncode != 0 and "epochz" in result.stderr and "Traceback" not in result.stderr
+    result = mer_jax("describe", "--config", "configs/nothing_here.py")
+    assert result.returncode != 0 and "nothing_here.py" in result.stderr and "Traceback" not in result.stderr
+    result = mer_jax("synth", "--out", "x", "--config.train.epochs=3")
+    assert result.returncode != 0 and "unrecognized arguments: --config.train.epochs=3" in result.stderr
+
+
+@pytest.mark.parametrize("command", ["synth", "build", "train", "describe", "predict"])
+def test_every_subcommand_has_help(command):
+    result = mer_jax(command, "--help")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(f"usage: mer-jax {command} ")
 
 
 def test_build_errors_say_what_goes_where(tmp_path):
@@ -52,4 +68,4 @@ def test_build_errors_say_what_goes_where(tmp_path):
     result = mer_jax("train", "--config", "configs/rcn_megc2019.py", "--workdir", str(tmp_path / "run"),
                      f"--config.data.data_dir={tmp_path}")
     assert result.returncode != 0 and "no built data set 'megc2019/flow60'" in result.stderr
-    assert "mer-jax build megc2019 --config flow60" in result.stderr
+    assert "mer-jax build megc2019 --builder_config flow60" in result.stderr
