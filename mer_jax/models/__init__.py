@@ -54,7 +54,7 @@ def model_module(name: str) -> ModuleType:
             raise ValueError(f"model.name {name!r}: cannot import that module ({error})") from error
         missing = [attr for attr in ("default_config", "create") if not callable(getattr(module, attr, None))]
         if missing:
-            raise ValueError(f"model.name {name!r}: the module defines no {' or '.join(missing)}()")
+            raise ValueError(f"model.name {name!r}: the module defines no {' or '.join(f'{m}()' for m in missing)}")
         return module
     families = _families()
     if name not in families:

@@ -2,7 +2,7 @@
 
 RCN (Xia et al., TIP 2020, Table I, Fig. 4): Conv -> Rconv (1 feed-forward 1x1, recurrent 3x3
 unrolled with shared weights, MaxPool 2) -> adaptive AvgPool K x K -> linear.
-The modules add no learnable parameters (sec. III-C):
+The modules add no learnable parameters (sec. IV-C):
 
 - W, wide expansion: the stem conv becomes three dilated streams (d = 1, 2, 3)
   concatenated to M channels (eq. 5).
