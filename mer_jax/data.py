@@ -181,6 +181,19 @@ def _label(record: dict, labels: str, names: tuple[str, ...], features: Any) -> 
     return features[f"{labels}_label"].int2str(int(record[f"{labels}_label"]))
 
 
+def model_input(stored: np.ndarray, alphas: list[float], alpha: float) -> np.ndarray:
+    """A stored example as the model sees it: the `alpha` slice of magnified variants, float32, uint8 / 255."""
+    x = stored[alphas.index(alpha)] if alphas else stored
+    return x.astype(np.float32) / 255.0 if x.dtype == np.uint8 else x.astype(np.float32)
+
+
+def build_metadata(name: str, data_dir: str | os.PathLike = "") -> dict[str, Any]:
+    """What ``mer-jax build`` recorded of the build ``name``: its stored variant, skipped clips, ..."""
+    import tensorflow_datasets as tfds
+
+    return dict(tfds.builder_from_directory(str(built_dir(name, data_dir))).info.metadata)
+
+
 def load_built(
     name: str, *, data_dir: str | os.PathLike = "", labels: str = "megc2019", classes: tuple[str, ...] = (),
     alpha: float = 8.0,
@@ -218,8 +231,7 @@ def load_built(
         if text not in names:
             left_out.append(f"{record['sample_id'].decode()} ({text})")
             continue
-        x = record["x"][alphas.index(alpha)] if alphas else record["x"]
-        xs.append(x.astype(np.float32) / 255.0 if x.dtype == np.uint8 else x.astype(np.float32))
+        xs.append(model_input(record["x"], alphas, alpha))
         label.append(names.index(text))
         subject.append(record["subject"].decode())
         dataset.append(record["dataset"].decode())

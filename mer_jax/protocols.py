@@ -49,6 +49,11 @@ class Folds:
     def num_folds(self) -> int:
         return self.test_masks.shape[0]
 
+    def with_fold_of_everything(self, name: str) -> Folds:
+        """These folds and one more that holds nothing out (it trains on every sample), last."""
+        nothing = np.zeros((1, self.test_masks.shape[1]), bool)
+        return Folds(np.concatenate([self.test_masks, nothing]), (*self.names, name))
+
 
 def _require_two_folds(num_folds: int, reason: str) -> None:
     if num_folds < 2:
