@@ -1,15 +1,19 @@
-"""TFDS builders on a small synthetic composite written in the real datasets' layouts.
+"""The TFDS builders across datasets, on a small synthetic composite written in the real datasets' layouts.
 
-Every builder and config goes through tfds.testing.DatasetBuilderTestCase;
-the pytest tests below check what the builds hold, the error paths (missing
-files, unreadable frames), reuse of a finished build, and reading a build
-back without TensorFlow.
+Each builder's own tfds.testing.DatasetBuilderTestCase runs beside it, on its
+committed ``dummy_data/`` (``data_builders/<name>/<name>_dataset_builder_test.py``).
+The tests here write a composite with :mod:`mer_jax.synth` and check what the
+builds hold against what was written, reading a build back without
+TensorFlow, reuse of a finished build, the error paths (missing files,
+unreadable frames), the in-memory preprocessing a build applies, and that
+every builder folder has what ``tfds new`` lays out.
 """
 
 from __future__ import annotations
 
-import dataclasses
+import re
 import shutil
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -18,14 +22,20 @@ import numpy as np
 import pytest
 import tensorflow_datasets as tfds
 
-from mer_jax import data, data_builders
-from mer_jax.data_builders import build as build_lib
-from mer_jax.data_builders.clip_builder import CONFIGS, ClipConfig, ClipDatasetBuilder
+import data_builders
+from mer_jax import data
+from mer_jax.annotations import ClipAnnotation
+from mer_jax.clips import build as build_lib
+from mer_jax.clips.builder import CONFIGS, ClipDatasetBuilder, config_named
+from mer_jax.clips.errors import ClipError
+from mer_jax.clips.layouts import LAYOUTS
+from mer_jax.clips.materialize import StoredVariant, materialize, materialize_frames, read_frame
 from mer_jax.synth import write_synthetic_composite
 
 ROOT = Path(tempfile.mkdtemp(prefix="mer_jax_builders_"))
-RAW = ROOT / "synthetic_me_raw"  # where SyntheticMe looks for its raw clips under the (mocked) download dir
+RAW = ROOT / "synthetic_me_raw"
 SYNTH = {"seed": 3, "subjects": 1, "clips_per_subject": 3}
+BUILDERS_DIR = Path(data_builders.__file__).parent
 _SUMMARY: dict = {}
 
 
@@ -43,66 +53,11 @@ def clip_counts() -> dict[str, int]:
     return counts
 
 
-def small(name: str, **changes) -> ClipConfig:
-    """A shipped config with fewer alphas, smaller maps and fewer frames: the same code, in seconds."""
-    config = next(c for c in CONFIGS if c.name == name)
-    return dataclasses.replace(
-        config, name=f"{name}_small", spec=dataclasses.replace(config.spec, **changes), top_p=config.top_p
+def _annotation(record: dict) -> ClipAnnotation:
+    return ClipAnnotation(
+        record["dataset"], record["subject"], record["clip"], record["onset"], None, record["offset"],
+        record["emotion"], "", record["clip"],
     )
-
-
-# Every config's code path (materialize.py) is the same for every dataset, so
-# one builder (SMIC: no apex, so spotting too) runs all of them, in smaller
-# form; every builder runs flow60 as shipped.
-SMALL_CONFIGS = [
-    "flow60",
-    small("flow_strcn_g", size=(49, 60), alphas=(8.0, 12.0)),
-    small("strcn_a", size=(24, 32), alphas=(8.0,), num_frames=6),
-    small("frames", size=(61, 75), num_frames=8),
-]
-
-
-class _BuilderTest(tfds.testing.DatasetBuilderTestCase):
-    MOCK_OUT_FORBIDDEN_OS_FUNCTIONS = False  # OpenCV and openpyxl read the files themselves
-    SKIP_CHECKSUMS = True
-    EXAMPLE_DIR = str(RAW)
-    BUILDER_CONFIG_NAMES_TO_TEST = ["flow60"]
-
-    @classmethod
-    def setUpClass(cls):
-        cls.SPLITS = {"train": clip_counts()[cls.DATASET_CLASS.name]}
-        super().setUpClass()
-
-    def _make_builder(self, config=None):
-        # TFDS's checks read through tf.data, which array_record (the default) does not offer;
-        # the pytest tests below read array_record.
-        return self.dataset_class(data_dir=self.tmp_dir, config=config, file_format="tfrecord")
-
-
-class Casme2Test(_BuilderTest):
-    DATASET_CLASS = data_builders.Casme2
-
-
-class SammTest(_BuilderTest):
-    DATASET_CLASS = data_builders.Samm
-
-
-class SmicTest(_BuilderTest):
-    DATASET_CLASS = data_builders.Smic
-    BUILDER_CONFIG_NAMES_TO_TEST = SMALL_CONFIGS
-
-
-class Megc2019Test(_BuilderTest):
-    DATASET_CLASS = data_builders.Megc2019
-
-
-class SyntheticMeTest(_BuilderTest):
-    DATASET_CLASS = data_builders.SyntheticMe
-    EXAMPLE_DIR = str(ROOT)  # the mocked download dir; the raw clips are already in it
-
-
-# Pytest collects unittest classes by name; the shared base is not a test.
-del _BuilderTest
 
 
 @pytest.fixture(scope="module")
@@ -110,7 +65,7 @@ def built(tmp_path_factory) -> Path:
     """megc2019/flow60 built once from the fake composite."""
     fake_composite()
     out = tmp_path_factory.mktemp("built")
-    build_lib.build("megc2019", config="flow60", manual_dir=str(RAW), data_dir=str(out))
+    build_lib.build("megc2019", builder_config="flow60", manual_dir=str(RAW), data_dir=str(out))
     return out
 
 
@@ -130,6 +85,37 @@ def test_flow60_holds_the_clips_with_their_annotations(built):
         assert (record["x"][..., 2] >= 0).all()  # strain is a magnitude
     meta = builder.info.metadata
     assert meta["clips_written"] == len(expected) and meta["clips_skipped"] == []
+    assert StoredVariant.from_dict(meta["variant"]) == config_named("flow60").variant
+
+
+def test_in_memory_frames_give_what_the_build_stored(built):
+    """materialize_frames on a clip's decoded frames (all of them, as `predict` has) == the stored x."""
+    builder = tfds.builder_from_directory(str(data.built_dir("megc2019/flow60", built)))
+    source = builder.as_data_source(split="train")
+    variant = StoredVariant.from_dict(builder.info.metadata["variant"])
+    records = {source[i]["sample_id"].decode(): source[i] for i in range(len(source))}
+    for clip in fake_composite()["clips"][:: 4]:  # one of each dataset, at least
+        record = records.get(f"{clip['dataset']}/{clip['subject']}/{clip['clip']}")
+        if record is None:
+            continue
+        paths = LAYOUTS[clip["dataset"]].frame_paths(RAW, _annotation(clip))
+        frames = np.stack([read_frame(p) for p in paths])
+        x, _ = materialize_frames(frames, int(record["apex"]) - clip["onset"], variant)
+        assert x.shape == variant.shape and x.dtype == variant.dtype
+        np.testing.assert_allclose(x, record["x"], rtol=0, atol=1e-5)
+    with pytest.raises(ClipError, match="apex position 9 outside"):
+        materialize_frames(frames[:3], 9, variant)
+    with pytest.raises(ClipError, match="expected uint8 RGB"):
+        materialize_frames(frames.astype(np.float32), 1, variant)
+
+
+def test_stored_variants_survive_a_json_round_trip():
+    for config in CONFIGS:
+        assert StoredVariant.from_dict(config.variant.to_dict()) == config.variant
+    with pytest.raises(ValueError, match="unknown StoredVariant field"):
+        StoredVariant.from_dict({"kind": "flow", "size": [60, 60], "crop": "eq1"})
+    with pytest.raises(ValueError, match="unknown flow method"):
+        StoredVariant("flow", (60, 60), method="lucas_kanade")
 
 
 def test_load_built_reads_without_tensorflow(built):
@@ -138,8 +124,6 @@ def test_load_built_reads_without_tensorflow(built):
         f"d = data.load_built('megc2019/flow60', data_dir={str(built)!r}); "
         "print(d.num_samples, d.num_classes, 'tensorflow' in sys.modules)"
     )
-    import subprocess
-
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == [str(clip_counts()["megc2019"]), "3", "False"]
@@ -158,14 +142,14 @@ def test_load_built_labels(built):
             assert strcn.class_names[emotion_label] == "other"
     with pytest.raises(ValueError, match="labels must be one of"):
         data.load_built("megc2019/flow60", data_dir=built, labels="ekman")
-    with pytest.raises(FileNotFoundError, match="mer-jax build casme2 --config strcn_a"):
+    with pytest.raises(FileNotFoundError, match="mer-jax build casme2 --builder_config strcn_a"):
         data.load_built("casme2/strcn_a", data_dir=built)
 
 
 def test_second_build_reuses_the_first(built):
     files = sorted((data.built_dir("megc2019/flow60", built)).glob("*.array_record*"))
     stamps = [f.stat().st_mtime_ns for f in files]
-    builder = build_lib.build("megc2019", config="flow60", manual_dir=str(RAW), data_dir=str(built))
+    builder = build_lib.build("megc2019", builder_config="flow60", manual_dir=str(RAW), data_dir=str(built))
     assert [f.stat().st_mtime_ns for f in files] == stamps
     assert "clips written" in build_lib.format_summary(builder)
 
@@ -179,13 +163,16 @@ def test_missing_and_unreadable_frames_skip_the_clip_and_are_reported(tmp_path):
     (folder / f"img{missing['onset'] + 1}.jpg").unlink()
     folder = raw / "CASME2_RAW_selected" / broken["subject"] / broken["clip"]
     (folder / f"img{broken['onset']}.jpg").write_bytes(b"not a jpeg")
-    builder = build_lib.build("casme2", config="flow60", manual_dir=str(raw), data_dir=str(tmp_path / "out"))
+    builder = build_lib.build("casme2", builder_config="flow60", manual_dir=str(raw), data_dir=str(tmp_path / "out"))
     meta = builder.info.metadata
     assert meta["clips_written"] == len(casme) - 2
     summary = build_lib.format_summary(builder)
     assert f"first missing: frame number {missing['onset'] + 1}" in summary
     assert f"img{broken['onset']}.jpg: not a readable image" in summary
     assert f"{len(casme) - 2} of {len(casme)} clips written" in summary
+    unreadable = folder / f"img{broken['onset']}.jpg"
+    with pytest.raises(ClipError, match=re.escape(f"{unreadable}: not a readable image")):
+        materialize(LAYOUTS["casme2"].frame_paths(raw, _annotation(broken)), 1, config_named("flow60").variant)
 
 
 def test_missing_files_say_what_goes_where(tmp_path):
@@ -193,8 +180,8 @@ def test_missing_files_say_what_goes_where(tmp_path):
         build_lib.build("samm", manual_dir=str(tmp_path), data_dir=str(tmp_path / "out"))
     with pytest.raises(FileNotFoundError, match="megc2019 needs --manual_dir"):
         build_lib.build("megc2019", manual_dir=None, data_dir=str(tmp_path / "out"))
-    with pytest.raises(ValueError, match="unknown config 'flow90'"):
-        build_lib.build("smic", config="flow90", manual_dir=str(RAW))
+    with pytest.raises(ValueError, match="unknown builder config 'flow90'"):
+        build_lib.build("smic", builder_config="flow90", manual_dir=str(RAW))
 
 
 def test_every_builder_is_registered_with_tfds():
@@ -202,3 +189,20 @@ def test_every_builder_is_registered_with_tfds():
         assert issubclass(builder_class, ClipDatasetBuilder)
         assert name in tfds.list_builders()
         assert [c.name for c in builder_class.BUILDER_CONFIGS] == ["flow60", "flow_strcn_g", "strcn_a", "frames"]
+
+
+@pytest.mark.parametrize("name", sorted(data_builders.BUILDERS))
+def test_builder_folders_are_laid_out_as_tfds_new_does(name):
+    folder = BUILDERS_DIR / name
+    for file in ("__init__.py", f"{name}_dataset_builder.py", f"{name}_dataset_builder_test.py", "README.md",
+                 "CITATIONS.bib", "checksums.tsv"):
+        assert (folder / file).is_file(), folder / file
+    dummy = [p for p in (folder / "dummy_data").rglob("*") if p.is_file()]
+    assert dummy and sum(p.stat().st_size for p in dummy) < 300_000
+    # `tfds build data_builders/<name>` imports <name>.<name>_dataset_builder with data_builders/ on the path.
+    with tfds.core.utils.add_sys_path(BUILDERS_DIR):
+        found = tfds.core.community.builder_cls_from_module(f"{name}.{name}_dataset_builder")
+    assert found.name == name and found.code_path == folder / f"{name}_dataset_builder.py"
+    builder_class = data_builders.BUILDERS[name]
+    assert builder_class.get_metadata().citation == (folder / "CITATIONS.bib").read_text()
+    assert tfds.core.download.checksums.load_url_infos(folder / "checksums.tsv") == {}

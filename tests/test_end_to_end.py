@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from mer_jax.config import sibling_config
-from mer_jax.data_builders import build as build_lib
+from mer_jax.clips import build as build_lib
 from mer_jax.synth import write_synthetic_composite
 from mer_jax.train import train_and_evaluate
 
@@ -26,7 +26,7 @@ SMALL = {"seed": 1, "subjects": 4, "clips_per_subject": 12}
 def synth_build_train(root: Path, expression_scale: float = 1.0, small: bool = True) -> dict:
     options = SMALL if small else {}
     write_synthetic_composite(root / "raw", progress=False, expression_scale=expression_scale, **options)
-    build_lib.build("megc2019", config="flow60", manual_dir=str(root / "raw"), data_dir=str(root / "tfds"))
+    build_lib.build("megc2019", builder_config="flow60", manual_dir=str(root / "raw"), data_dir=str(root / "tfds"))
     config = sibling_config(str(REPO / "configs" / "rcn_synth_megc2019.py"), "rcn_synth_megc2019")
     config.data.data_dir = str(root / "tfds")
     if small:  # a quarter of the default composite's clips: the quickstart's schedule (half as large batches)

@@ -20,12 +20,13 @@ from mer_jax.annotations import (
 from mer_jax.labels import megc2019_class
 from mer_jax.preprocess.faces import detect_landmarks, eye_centres
 from mer_jax.preprocess.flow import optical_flow
+from mer_jax.clips.layouts import LAYOUTS
 from mer_jax.synth import write_synthetic_composite
+from mer_jax.synth.cameras import CAMERAS
 from mer_jax.synth.identities import make_identity
-from mer_jax.synth.layouts import LAYOUTS
 from mer_jax.synth.motion import HeadDrift, backward_map, expression_field, forward_flow, intensity
+from mer_jax.synth.photos import load_face_photos
 from mer_jax.synth.plan import make_plan
-from mer_jax.synth.sources import load_sources
 
 SMALL = {"subjects": {"casme2": 2, "samm": 2, "smic": 2}, "clips_per_subject": 3}
 
@@ -96,7 +97,7 @@ def test_frames_run_from_onset_to_offset_in_each_layout(small):
     assert len(examples["smic"][1]) == len("image123456.bmp")
     for record in (small["clips"][0], small["clips"][-1], next(r for r in small["clips"] if r["dataset"] == "samm")):
         frame = _frame(record, record["onset"])
-        width, height = LAYOUTS[record["dataset"]].frame_size
+        width, height = CAMERAS[record["dataset"]].frame_size
         assert frame.shape == ((height, width, 3) if LAYOUTS[record["dataset"]].colour else (height, width))
 
 
@@ -106,7 +107,7 @@ def test_ground_truth_lies_beside_the_datasets(small):
         path = Path(record["ground_truth"])
         assert path == root / "ground_truth" / record["dataset"] / record["subject"] / f"{record['clip']}.npz"
         truth = _truth(record)
-        width, height = LAYOUTS[record["dataset"]].frame_size
+        width, height = CAMERAS[record["dataset"]].frame_size
         assert truth["flow"].shape == truth["expression"].shape == (height, width, 2)
         assert truth["flow"].dtype == np.float32
         assert record["onset"] < int(truth["apex"]) == record["apex"] < record["offset"]
@@ -212,7 +213,7 @@ def test_every_identity_is_detected_where_its_landmarks_were_saved(small):
 
 def test_an_undetectable_identity_is_redrawn_then_reported():
     with pytest.raises(RuntimeError, match="no face was detected"):
-        make_identity(load_sources()[0], (64, 48), (8.0, 9.0), True, np.random.default_rng(0), name="tiny")
+        make_identity(load_face_photos()[0], (64, 48), (8.0, 9.0), True, np.random.default_rng(0), name="tiny")
 
 
 def _box_energy(field, landmarks, points, margin):
@@ -243,7 +244,7 @@ def test_class_motions_differ_by_region(small):
 
 def test_backward_map_inverts_the_forward_motion():
     size = (320, 240)
-    landmarks = load_sources()[0].landmarks  # the astronaut's face lies inside 320 x 240
+    landmarks = load_face_photos()[0].landmarks  # the astronaut's face lies inside 320 x 240
     expression = expression_field(landmarks, ("1", "2", "12"), 1.5, size, np.random.default_rng(1))
     head = HeadDrift.draw(landmarks.mean(axis=0), np.random.default_rng(2)).affine(1.0)
     flow = forward_flow(expression, head)
@@ -271,6 +272,22 @@ def test_bad_arguments_and_used_folders_are_refused(small, tmp_path):
         write_synthetic_composite(tmp_path, subjects={"smic": 17}, progress=False)
     with pytest.raises(FileExistsError, match="CASME2_RAW_selected"):
         write_synthetic_composite(small["out_dir"], subjects=1, clips_per_subject=1, progress=False)
+    with pytest.raises(ValueError, match="fps for smic must be a positive int"):
+        write_synthetic_composite(tmp_path / "fps", subjects=1, fps={"smic": 0}, progress=False)
+    assert not (tmp_path / "fps").exists()  # arguments are checked before anything is written
+
+
+def test_a_lower_frame_rate_writes_fewer_frames_of_the_same_clip_length(tmp_path):
+    summary = write_synthetic_composite(
+        tmp_path, subjects={"smic": 1}, clips_per_subject=2, fps=20, frame_size=(80, 64), workers=1, progress=False
+    )
+    assert summary["datasets"]["smic"]["fps"] == 20
+    for record in summary["clips"]:
+        # SMIC clips last 0.10-0.16 s: 3 or 4 frames at 20 fps, the apex strictly inside.
+        assert 3 <= record["frames"] == record["offset"] - record["onset"] + 1 <= 4
+        assert record["onset"] < record["apex"] < record["offset"] and record["fps"] == 20
+        assert int(_truth(record)["fps"]) == 20
+        assert _frame(record, record["apex"]).shape == (64, 80, 3)
 
 
 @pytest.mark.slow

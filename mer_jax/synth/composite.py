@@ -11,10 +11,11 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
+from mer_jax.clips.layouts import LAYOUTS
 from mer_jax.cores import usable_cores
-from mer_jax.synth.layouts import GROUND_TRUTH, LAYOUTS
-from mer_jax.synth.plan import ClipSpec, make_plan
-from mer_jax.synth.render import RenderTask, render_subject
+from mer_jax.synth.cameras import CAMERAS
+from mer_jax.synth.plan import PlannedClip, make_plan
+from mer_jax.synth.render import GROUND_TRUTH, RenderTask, render_subject
 from mer_jax.synth.sheets import write_casme2_sheet, write_samm_sheet
 
 MIN_FRAME_SIDE = 64
@@ -34,7 +35,7 @@ def _subject_counts(subjects: int | Mapping[str, int] | None) -> dict[str, int] 
 
 
 def _frame_sizes(frame_size: tuple[int, int] | Mapping[str, tuple[int, int]] | None) -> dict[str, tuple[int, int]]:
-    sizes = {name: layout.frame_size for name, layout in LAYOUTS.items()}
+    sizes = {name: camera.frame_size for name, camera in CAMERAS.items()}
     if frame_size is not None:
         given = frame_size if isinstance(frame_size, Mapping) else dict.fromkeys(LAYOUTS, frame_size)
         unknown = set(given) - set(LAYOUTS)
@@ -47,6 +48,19 @@ def _frame_sizes(frame_size: tuple[int, int] | Mapping[str, tuple[int, int]] | N
                 f"frame_size for {name} must be (width, height), both >= {MIN_FRAME_SIDE}; got {size!r}"
             )
     return sizes
+
+
+def _frame_rates(fps: int | Mapping[str, int] | None) -> dict[str, int]:
+    rates = {name: layout.fps for name, layout in LAYOUTS.items()}
+    given = {} if fps is None else fps if isinstance(fps, Mapping) else dict.fromkeys(LAYOUTS, fps)
+    unknown = set(given) - set(LAYOUTS)
+    if unknown:
+        raise ValueError(f"unknown dataset(s) {sorted(unknown)} in fps; known: {', '.join(LAYOUTS)}")
+    for name, rate in given.items():
+        if not isinstance(rate, int) or rate < 1:
+            raise ValueError(f"fps for {name} must be a positive int; got {rate!r}")
+    rates.update(given)
+    return rates
 
 
 def _check_empty(out: Path) -> None:
@@ -84,7 +98,13 @@ def _pixels(task: RenderTask) -> int:
 
 
 def _dataset_summary(
-    name: str, out: Path, sheet: Path | None, size: tuple[int, int], clips: list[ClipSpec], records: list[dict]
+    name: str,
+    out: Path,
+    sheet: Path | None,
+    size: tuple[int, int],
+    fps: int,
+    clips: list[PlannedClip],
+    records: list[dict],
 ) -> dict:
     rows = [r for r in records if r["dataset"] == name]
     return {
@@ -93,7 +113,7 @@ def _dataset_summary(
         "subjects": len({c.subject for c in clips}),
         "clips": len(clips),
         "frames": sum(r["frames"] for r in rows),
-        "fps": LAYOUTS[name].fps,
+        "fps": fps,
         "frame_size": size,
         "emotions": dict(Counter(c.emotion for c in clips)),
         "megc2019": dict(Counter(r["megc2019"] for r in rows if r["megc2019"])),
@@ -120,6 +140,7 @@ def write_synthetic_composite(
     workers: int | None = None,
     progress: bool = True,
     expression_scale: float = 1.0,
+    fps: int | Mapping[str, int] | None = None,
 ) -> dict:
     """Write a synthetic CASME II + SAMM + SMIC composite in the real datasets' layouts.
 
@@ -143,7 +164,7 @@ def write_synthetic_composite(
         unless given) cycling through every emotion label.
       frame_size: (width, height) for all datasets or a mapping per dataset;
         default CASME II 320 x 240, SAMM 336 x 176, SMIC 144 x 108 (see
-        :data:`mer_jax.synth.layouts.LAYOUTS`). Faces and motions scale with it.
+        :data:`mer_jax.synth.cameras.CAMERAS`). Faces and motions scale with it.
       workers: processes rendering subjects at once; default one per CPU core.
         More than one starts processes with multiprocessing's 'spawn' method,
         so a script calling this must do so under ``if __name__ == "__main__":``.
@@ -151,6 +172,10 @@ def write_synthetic_composite(
       expression_scale: factor on every clip's expression amplitude; 0 writes
         the same clips with the expression motion removed (head drift and
         sensor noise kept), the control that shows a model learns the motion.
+      fps: frame rate for all datasets or a mapping per dataset; default each
+        dataset's own (CASME II and SAMM 200, SMIC 100). Clips last as long,
+        so a lower rate writes fewer frames (at least 3 per clip): small
+        fixtures such as the builders' dummy_data/.
 
     Returns:
       A summary dict: ``out_dir``, ``seed``, ``seconds`` (wall time), ``bytes``
@@ -175,14 +200,18 @@ def write_synthetic_composite(
         raise ValueError(f"workers must be a positive int or None; got {workers!r}")
     counts = _subject_counts(subjects)
     sizes = _frame_sizes(frame_size)
+    rates = _frame_rates(fps)
+    if not expression_scale >= 0:
+        raise ValueError(f"expression_scale must be >= 0; got {expression_scale!r}")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     _check_empty(out)
 
-    plan = make_plan(seed, counts, clips_per_subject)
-    if not expression_scale >= 0:
-        raise ValueError(f"expression_scale must be >= 0; got {expression_scale!r}")
-    tasks = [RenderTask(spec, out, sizes[spec.dataset], seed, float(expression_scale)) for spec in plan]
+    plan = make_plan(seed, counts, clips_per_subject, rates)
+    tasks = [
+        RenderTask(subject, out, sizes[subject.dataset], seed, float(expression_scale), rates[subject.dataset])
+        for subject in plan
+    ]
     # Most pixels first, so that no process is left with a long subject at the end.
     tasks.sort(key=lambda t: -_pixels(t))
     records, redraws = _render_all(tasks, min(workers or usable_cores(), max(len(tasks), 1)), progress)
@@ -199,7 +228,7 @@ def write_synthetic_composite(
                 sheet = write_casme2_sheet(out, mine)
             elif name == "samm":
                 sheet = write_samm_sheet(out, mine, seed)
-            datasets[name] = _dataset_summary(name, out, sheet, sizes[name], mine, records)
+            datasets[name] = _dataset_summary(name, out, sheet, sizes[name], rates[name], mine, records)
     written = [Path(d[k]) for d in datasets.values() for k in ("folder", "sheet") if d[k]]
     return {
         "out_dir": str(out),

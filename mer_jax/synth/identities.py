@@ -20,7 +20,7 @@ import numpy as np
 
 from mer_jax.preprocess.faces import FaceNotFoundError, detect_landmarks
 from mer_jax.synth.motion import face_frame
-from mer_jax.synth.sources import Source
+from mer_jax.synth.photos import FacePhoto
 
 MAX_DRAWS = 25
 _ROLL = np.deg2rad(4.0)  # std of the new head roll (clipped at 2 std)
@@ -56,10 +56,10 @@ def _face_centre(landmarks: np.ndarray) -> np.ndarray:
     return 0.5 * (landmarks[36:48].mean(axis=0) + landmarks[48:68].mean(axis=0))
 
 
-def _placement(source: Source, size: tuple[int, int], interocular: float, rng: np.random.Generator) -> np.ndarray:
+def _placement(photo: FacePhoto, size: tuple[int, int], interocular: float, rng: np.random.Generator) -> np.ndarray:
     """The 2 x 3 affine matrix from source pixels to frame pixels."""
     width, height = size
-    ex, _, distance = face_frame(source.landmarks)
+    ex, _, distance = face_frame(photo.landmarks)
     undo_roll = np.arctan2(ex[1], ex[0])
     roll = float(np.clip(rng.normal(0.0, _ROLL), -2 * _ROLL, 2 * _ROLL))
 
@@ -72,7 +72,7 @@ def _placement(source: Source, size: tuple[int, int], interocular: float, rng: n
     target = np.array(
         [width * (0.5 + np.clip(rng.normal(0.0, 0.03), -0.06, 0.06)), height * (0.53 + rng.uniform(-0.02, 0.02))]
     )
-    return np.hstack([linear, (target - linear @ _face_centre(source.landmarks))[:, None]])
+    return np.hstack([linear, (target - linear @ _face_centre(photo.landmarks))[:, None]])
 
 
 def _shape_warp(image: np.ndarray, interocular: float, rng: np.random.Generator) -> np.ndarray:
@@ -96,10 +96,10 @@ def _lighting(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return 255.0 * lit ** np.float32(rng.uniform(*_GAMMA))
 
 
-def _draw(source: Source, size: tuple[int, int], interocular: float, colour: bool, rng) -> np.ndarray:
+def _draw(photo: FacePhoto, size: tuple[int, int], interocular: float, colour: bool, rng) -> np.ndarray:
     """One candidate neutral frame, float32 on [0, 255]."""
-    matrix = _placement(source, size, interocular, rng)
-    image = source.image.astype(np.float32)
+    matrix = _placement(photo, size, interocular, rng)
+    image = photo.image.astype(np.float32)
     scale = float(np.sqrt(abs(np.linalg.det(matrix[:, :2]))))
     if scale < 1.0:  # anti-alias before shrinking
         image = cv2.GaussianBlur(image, (0, 0), 0.5 * np.sqrt(1.0 / scale**2 - 1.0))
@@ -121,17 +121,17 @@ def _acceptable(landmarks: np.ndarray, size: tuple[int, int], interocular: float
 
 
 def make_identity(
-    source: Source,
+    photo: FacePhoto,
     size: tuple[int, int],
     interocular: tuple[float, float],
     colour: bool,
     rng: np.random.Generator,
     name: str = "identity",
 ) -> Identity:
-    """Draw neutral frames from ``source`` until one's face is found (see module docstring).
+    """Draw neutral frames from ``photo`` until one's face is found (see module docstring).
 
     Args:
-      source: the photograph.
+      photo: the photograph.
       size: (width, height) of the frame.
       interocular: range of the eye-centre distance to draw from, pixels.
       colour: RGB if True, else gray.
@@ -143,14 +143,14 @@ def make_identity(
     """
     for redraws in range(MAX_DRAWS):
         distance = rng.uniform(*interocular)
-        neutral = _draw(source, size, distance, colour, rng)
+        neutral = _draw(photo, size, distance, colour, rng)
         try:
             landmarks = detect_landmarks(np.rint(neutral).astype(np.uint8), name=name)
         except FaceNotFoundError:
             continue
         if _acceptable(landmarks, size, distance):
-            return Identity(neutral, landmarks, source.name, redraws)
+            return Identity(neutral, landmarks, photo.name, redraws)
     raise RuntimeError(
-        f"{name}: no face was detected in {MAX_DRAWS} draws from {source.name} at {size[0]} x {size[1]} "
+        f"{name}: no face was detected in {MAX_DRAWS} draws from {photo.name} at {size[0]} x {size[1]} "
         f"with an inter-ocular distance of {interocular[0]:.0f}-{interocular[1]:.0f} px; use larger frames"
     )

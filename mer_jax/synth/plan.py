@@ -27,7 +27,8 @@ from collections.abc import Mapping
 import numpy as np
 
 from mer_jax.annotations import MEGC2019_EXCLUDED
-from mer_jax.synth.layouts import LAYOUTS
+from mer_jax.clips.layouts import LAYOUTS
+from mer_jax.synth.cameras import CAMERAS
 from mer_jax.synth.motion import EMOTION_ACTION_UNITS
 
 # The composite's clips per emotion label (docs/design.md class counts; labels split
@@ -57,7 +58,7 @@ UNMARKED_APEX_SHARE = 0.02  # CASME II clips whose apex cell reads '/'
 
 
 @dataclasses.dataclass(frozen=True)
-class ClipSpec:
+class PlannedClip:
     """One clip as the sheets describe it.
 
     onset, apex, offset: frame numbers (files run from onset to offset).
@@ -77,13 +78,13 @@ class ClipSpec:
 
 
 @dataclasses.dataclass(frozen=True)
-class SubjectSpec:
+class PlannedSubject:
     """A subject and its clips; ``index`` is its position in the dataset's subject list."""
 
     dataset: str
     subject: str
     index: int
-    clips: tuple[ClipSpec, ...]
+    clips: tuple[PlannedClip, ...]
 
 
 def _clip_counts(rng: np.random.Generator, total: int, subjects: int) -> np.ndarray:
@@ -131,12 +132,12 @@ def _clip_name(dataset: str, subject: str, emotion: str, taken: set[str], rng: n
             return name
 
 
-def _clip(dataset: str, subject: str, clip: str, emotion: str, rng: np.random.Generator) -> ClipSpec:
-    layout = LAYOUTS[dataset]
-    frames = 1 + round(rng.uniform(*layout.duration) * layout.fps)
+def _clip(dataset: str, subject: str, clip: str, emotion: str, fps: int, rng: np.random.Generator) -> PlannedClip:
+    # At least onset, apex and offset (only a lowered frame rate makes fewer).
+    frames = max(3, 1 + round(rng.uniform(*CAMERAS[dataset].duration) * fps))
     onset = int(rng.integers(*_FIRST_FRAME[dataset]))
     combos = EMOTION_ACTION_UNITS[emotion.lower()]
-    return ClipSpec(
+    return PlannedClip(
         dataset=dataset,
         subject=subject,
         clip=clip,
@@ -150,28 +151,28 @@ def _clip(dataset: str, subject: str, clip: str, emotion: str, rng: np.random.Ge
 
 
 def _subjects(
-    dataset: str, emotions: list[list[str]], with_excluded: bool, rng: np.random.Generator
-) -> list[SubjectSpec]:
+    dataset: str, emotions: list[list[str]], with_excluded: bool, fps: int, rng: np.random.Generator
+) -> list[PlannedSubject]:
     """Name and time each subject's clips; ``with_excluded`` adds the clips MEGC2019 excludes."""
     layout = LAYOUTS[dataset]
     specs = []
     for index, labels in enumerate(emotions):
         subject = layout.subjects[index]
-        clips: list[ClipSpec] = []
+        clips: list[PlannedClip] = []
         for emotion in labels:
             name = _clip_name(dataset, subject, emotion, {c.clip for c in clips}, rng)
-            clips.append(_clip(dataset, subject, name, emotion, rng))
+            clips.append(_clip(dataset, subject, name, emotion, fps, rng))
         clips += [
-            _clip(dataset, subject, c, _EXCLUDED_EMOTIONS[c], rng)
+            _clip(dataset, subject, c, _EXCLUDED_EMOTIONS[c], fps, rng)
             for d, s, c in sorted(MEGC2019_EXCLUDED)
             if with_excluded and d == dataset and s == subject
         ]
         if clips:
-            specs.append(SubjectSpec(dataset, subject, index, tuple(sorted(clips, key=lambda c: c.clip))))
+            specs.append(PlannedSubject(dataset, subject, index, tuple(sorted(clips, key=lambda c: c.clip))))
     return specs
 
 
-def _unmark_apexes(specs: list[SubjectSpec], rng: np.random.Generator) -> list[SubjectSpec]:
+def _unmark_apexes(specs: list[PlannedSubject], rng: np.random.Generator) -> list[PlannedSubject]:
     """Write '/' for the apex of a few CASME II clips (at least one when there are CASME II clips)."""
     where = [(s, c) for s, spec in enumerate(specs) if spec.dataset == "casme2" for c in range(len(spec.clips))]
     if not where:
@@ -186,8 +187,11 @@ def _unmark_apexes(specs: list[SubjectSpec], rng: np.random.Generator) -> list[S
 
 
 def make_plan(
-    seed: int, subjects: Mapping[str, int] | None = None, clips_per_subject: int | None = None
-) -> list[SubjectSpec]:
+    seed: int,
+    subjects: Mapping[str, int] | None = None,
+    clips_per_subject: int | None = None,
+    fps: Mapping[str, int] | None = None,
+) -> list[PlannedSubject]:
     """The subjects and clips to write, datasets in the order CASME II, SAMM, SMIC.
 
     Args:
@@ -196,12 +200,15 @@ def make_plan(
         :data:`LAYOUTS` [dataset].subjects); datasets left out get none. None:
         all subjects of all datasets.
       clips_per_subject: clips per subject in a small plan.
+      fps: dataset -> frame rate of the written clips (default: the dataset's
+        own, :data:`mer_jax.clips.layouts.LAYOUTS`); the clips last as long,
+        so a lower rate gives fewer frames.
 
     With both None the plan is the full composite, otherwise a small plan
     (module docstring; ``clips_per_subject`` defaults to 3 there).
     """
     rng = np.random.default_rng([seed, 2])
-    specs: list[SubjectSpec] = []
+    specs: list[PlannedSubject] = []
     for dataset, layout in LAYOUTS.items():
         full = subjects is None and clips_per_subject is None
         if full:
@@ -211,5 +218,6 @@ def make_plan(
             per = 3 if clips_per_subject is None else clips_per_subject
             cycle = CYCLE_EMOTIONS[dataset]
             emotions = [[cycle[(i * per + k) % len(cycle)] for k in range(per)] for i in range(count)]
-        specs += _subjects(dataset, emotions, full, rng)
+        rate = layout.fps if fps is None else fps.get(dataset, layout.fps)
+        specs += _subjects(dataset, emotions, full, rate, rng)
     return _unmark_apexes(specs, rng)

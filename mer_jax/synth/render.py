@@ -40,12 +40,14 @@ import numpy as np
 
 from mer_jax.annotations import MEGC2019_EXCLUDED
 from mer_jax.labels import megc2019_class
+from mer_jax.clips.layouts import LAYOUTS
+from mer_jax.synth.cameras import CAMERAS
 from mer_jax.synth.identities import Identity, make_identity
-from mer_jax.synth.layouts import GROUND_TRUTH, LAYOUTS
 from mer_jax.synth.motion import HeadDrift, action_unit_names, backward_map, expression_field, forward_flow, intensity
-from mer_jax.synth.plan import ClipSpec, SubjectSpec
-from mer_jax.synth.sources import load_sources
+from mer_jax.synth.photos import load_face_photos
+from mer_jax.synth.plan import PlannedClip, PlannedSubject
 
+GROUND_TRUTH = "ground_truth"  # beside the dataset folders, never inside them
 JPEG_QUALITY = 90
 _EXPRESSIVENESS = (0.85, 1.15)  # per-subject factor on the amplitude
 _AMPLITUDE = (0.75, 1.3)  # per-clip peak displacement, pixels at the default frame size
@@ -56,25 +58,27 @@ _TRUTH_STEP = 2.0**-10  # ground-truth fields are stored on this grid, pixels
 
 @dataclasses.dataclass(frozen=True)
 class RenderTask:
-    """One subject to render: its plan, the output root, the frame size and the seed."""
+    """One subject to render: its plan, the output root, the frame size, the seed, the factor on the
+    expression's amplitude and the frame rate (None: the dataset's own)."""
 
-    subject: SubjectSpec
+    subject: PlannedSubject
     root: Path
     frame_size: tuple[int, int]
     seed: int
     expression_scale: float = 1.0
+    fps: int | None = None
 
 
 def subject_identity(task: RenderTask) -> tuple[Identity, float]:
     """The subject's identity and expressiveness (both from the subject's own random stream)."""
-    spec, layout = task.subject, LAYOUTS[task.subject.dataset]
+    spec, camera = task.subject, CAMERAS[task.subject.dataset]
     rng = np.random.default_rng([task.seed, 0, _DATASET_INDEX[spec.dataset], spec.index])
-    sources = load_sources()
-    source = sources[(spec.index + 2 * _DATASET_INDEX[spec.dataset]) % len(sources)]
-    scale = min(task.frame_size[0] / layout.frame_size[0], task.frame_size[1] / layout.frame_size[1])
-    interocular = (layout.interocular[0] * scale, layout.interocular[1] * scale)
+    photos = load_face_photos()
+    photo = photos[(spec.index + 2 * _DATASET_INDEX[spec.dataset]) % len(photos)]
+    scale = min(task.frame_size[0] / camera.frame_size[0], task.frame_size[1] / camera.frame_size[1])
+    interocular = (camera.interocular[0] * scale, camera.interocular[1] * scale)
     identity = make_identity(
-        source, task.frame_size, interocular, layout.colour, rng, name=f"{spec.dataset} subject {spec.subject}"
+        photo, task.frame_size, interocular, camera.layout.colour, rng, name=f"{spec.dataset} subject {spec.subject}"
     )
     return identity, float(rng.uniform(*_EXPRESSIVENESS)) * scale
 
@@ -103,15 +107,17 @@ def _save_truth(path: Path, expression: np.ndarray, head: np.ndarray, landmarks:
     )
 
 
-def render_clip(task: RenderTask, clip: ClipSpec, clip_index: int, identity: Identity, expressiveness: float) -> dict:
+def render_clip(
+    task: RenderTask, clip: PlannedClip, clip_index: int, identity: Identity, expressiveness: float
+) -> dict:
     """Write one clip's frames and ground truth; returns its summary record."""
-    layout = LAYOUTS[clip.dataset]
+    layout, camera = LAYOUTS[clip.dataset], CAMERAS[clip.dataset]
     spec = task.subject
     rng = np.random.default_rng([task.seed, 1, _DATASET_INDEX[spec.dataset], spec.index, clip_index])
     amplitude = task.expression_scale * expressiveness * rng.uniform(*_AMPLITUDE)
     expression = expression_field(identity.landmarks, clip.action_units, amplitude, task.frame_size, rng)
     drift = HeadDrift.draw(identity.landmarks.mean(axis=0), rng)
-    noise = layout.noise * rng.uniform(*_NOISE)
+    noise = camera.noise * rng.uniform(*_NOISE)
 
     folder = layout.clip_dir(task.root, clip.subject, clip.clip, clip.emotion)
     folder.mkdir(parents=True, exist_ok=True)
@@ -136,7 +142,7 @@ def render_clip(task: RenderTask, clip: ClipSpec, clip_index: int, identity: Ide
         "onset": clip.onset,
         "apex": clip.apex,
         "offset": clip.offset,
-        "fps": layout.fps,
+        "fps": task.fps or layout.fps,
         "action_units": "+".join(clip.action_units),
         "motion": action_unit_names(clip.action_units),
         "source": identity.source,

@@ -8,7 +8,7 @@
     row 14: Subject, Filename, Inducement Code, Onset Frame, Apex Frame,
     Offset Frame, Duration, Micro, Action Units, Estimated Emotion, Objective
     Classes, Notes. Duration is the clip's frame count; the objective class
-    follows the emotion (Davison et al. 2018: I happiness ... VII others).
+    follows the emotion (Davison et al., IEEE TAC 2018: I happiness ... VII others).
 
 Rows are sorted by subject and clip.
 """
@@ -21,7 +21,7 @@ from pathlib import Path
 import openpyxl
 
 from mer_jax.annotations import CASME2_SHEET, SAMM_SHEET
-from mer_jax.synth.plan import ClipSpec
+from mer_jax.synth.plan import PlannedClip
 
 CASME2_HEADER = (
     "Subject", "Filename", None, "OnsetFrame", "ApexFrame", "OffsetFrame", None, "Action Units", "Estimated Emotion",
@@ -45,11 +45,11 @@ def _save(path: Path, rows: Iterable[Iterable[object]]) -> Path:
     return path
 
 
-def _sorted(clips: Iterable[ClipSpec]) -> list[ClipSpec]:
+def _sorted(clips: Iterable[PlannedClip]) -> list[PlannedClip]:
     return sorted(clips, key=lambda c: (c.subject, c.clip))
 
 
-def write_casme2_sheet(folder: Path, clips: Iterable[ClipSpec]) -> Path:
+def write_casme2_sheet(folder: Path, clips: Iterable[PlannedClip]) -> Path:
     """Write ``folder / CASME2-coding-20140508.xlsx`` for the CASME II ``clips``; returns its path."""
     rows = [CASME2_HEADER] + [
         (
@@ -61,7 +61,7 @@ def write_casme2_sheet(folder: Path, clips: Iterable[ClipSpec]) -> Path:
     return _save(folder / CASME2_SHEET, rows)
 
 
-def write_samm_sheet(folder: Path, clips: Iterable[ClipSpec], seed: int) -> Path:
+def write_samm_sheet(folder: Path, clips: Iterable[PlannedClip], seed: int) -> Path:
     """Write ``folder / SAMM_Micro_FACS_Codes_v2.xlsx`` for the SAMM ``clips``; returns its path."""
     preamble = [
         ("SAMM Micro-Facial Movement Dataset: FACS codes (synthetic stand-in)",),

@@ -1,0 +1,321 @@
+"""The TFDS builder shared by every micro-expression dataset (docs/data.md).
+
+A dataset builder (``data_builders/<name>/<name>_dataset_builder.py``) names the
+raw datasets it reads (casme2, samm, smic: :mod:`mer_jax.clips.layouts`) and
+whether it keeps only the MEGC2019 composite's clips; everything else is here:
+
+- BuilderConfigs, one per stored variant (``CONFIGS``): ``flow60``,
+  ``flow_strcn_g``, ``strcn_a`` and ``frames``; each holds a
+  :class:`~mer_jax.clips.materialize.StoredVariant`.
+- Features: the variant's array ``x`` plus sample_id, subject, dataset, clip,
+  onset / apex / offset frame numbers (and whether the apex was spotted by
+  Xia et al., TMM 2019, eq. 5), the dataset's own emotion and action units,
+  and the MEGC2019 3-class and STRCN 4-class labels.
+- One split, ``train``: protocols (LOSO, ...) cut folds at training time.
+- Clips are processed in worker processes, one per usable core. A clip that
+  cannot be built (missing or unreadable frames, no face in its first frame)
+  is skipped with a warning naming the file and counted; the build's summary
+  (clips written, skipped with reasons, annotation problems, landmark
+  fallbacks, spotted apexes) and the stored variant are kept in the dataset's
+  metadata (:func:`mer_jax.clips.build.format_summary` prints it).
+- Description and citation come from the builder folder's README.md and
+  CITATIONS.bib, as for any builder ``tfds new`` lays out.
+- Stored as array_record, so training reads it without TensorFlow
+  (:func:`mer_jax.data.load`).
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import dataclasses
+import math
+import multiprocessing
+from pathlib import Path
+
+import numpy as np
+import tensorflow_datasets as tfds
+from absl import logging
+
+from mer_jax import annotations, labels
+from mer_jax.clips import materialize as materialize_lib
+from mer_jax.clips.errors import ClipError
+from mer_jax.clips.layouts import LAYOUTS
+from mer_jax.clips.materialize import StoredVariant
+from mer_jax.cores import usable_cores
+from mer_jax.preprocess import appearance
+
+# Xia et al., TMM 2019, sec. III-E: training magnifies every clip by alpha = 5..14 (x10);
+# sec. IV-A: testing uses alpha = 8.
+ALPHAS = tuple(float(alpha) for alpha in range(5, 15))
+TEST_ALPHA = 8.0
+# Fewer clips than this per worker are built in this process: starting worker
+# processes (each imports JAX, OpenCV and dlib) costs more than it saves.
+CLIPS_PER_WORKER = 8
+NO_MEGC2019_CLASS = "none"
+
+
+@dataclasses.dataclass(eq=False)
+class ClipConfig(tfds.core.BuilderConfig):
+    """A builder config: one stored variant of every clip.
+
+    variant: what :func:`mer_jax.clips.materialize.materialize` makes of each clip.
+    top_p: strcn_a only: fraction of pixels kept by the heat-map mask (Xia et al., TMM 2019, sec. IV-A).
+    """
+
+    variant: StoredVariant | None = None
+    top_p: float = 0.30
+
+
+CONFIGS = (
+    ClipConfig(
+        name="flow60",
+        description=(
+            "u, v and optical strain (Xia et al., TIP 2020, eq. 2) of the onset->apex TV-L1 flow between "
+            "aligned face crops, resized to 60 x 60 (Xia et al., TIP 2020, sec. IV-A): the shallow RCN's input."
+        ),
+        variant=StoredVariant("flow", (60, 60), strain=True),
+    ),
+    ClipConfig(
+        name="flow_strcn_g",
+        description=(
+            "STRCN-G input (Xia et al., TMM 2019, sec. III-C-2): onset->apex TV-L1 flow (u, v) of the face crop "
+            "at 300 x 245 (W x H), magnified by EVM with alpha = 5..14 (sec. III-E); x is (10, 245, 300, 2)."
+        ),
+        variant=StoredVariant("flow", (245, 300), alphas=ALPHAS),
+    ),
+    ClipConfig(
+        name="strcn_a",
+        description=(
+            "STRCN-A input (Xia et al., TMM 2019, sec. III-C-1, eq. 4): face crops at 64 x 48 magnified with alpha = "
+            "5..14, normalised to 30 frames; the 30% of pixels with the largest heat (alpha 8 clips of "
+            "the whole dataset) kept; x is (10, 921, 30, 3) uint8."
+        ),
+        variant=StoredVariant("appearance", (48, 64), alphas=ALPHAS, num_frames=30),
+    ),
+    ClipConfig(
+        name="frames",
+        description=(
+            "Aligned face crops (Xia et al., TMM 2019, eq. 1) at 150 x 122 (W x H), temporally normalised to 32 "
+            "frames (Wang et al., Neurocomputing 2018, sec. 3), for the sequence models; x is (32, 122, 150, 3) uint8."
+        ),
+        variant=StoredVariant("frames", (122, 150), num_frames=32),
+    ),
+)
+
+
+def _stored_shape(config: ClipConfig) -> tuple[int, ...]:
+    if config.variant.kind != "appearance":
+        return config.variant.shape
+    alphas, frames, height, width, channels = config.variant.shape
+    return (alphas, math.floor(config.top_p * height * width), frames, channels)
+
+
+def _x_feature(config: ClipConfig) -> tfds.features.Tensor:
+    variant = config.variant
+    if variant.kind == "flow":
+        # Several magnified flows at 300 x 245 are stored as float16 (1e-3 px steps) to halve the disk.
+        dtype = np.float16 if variant.alphas else np.float32
+        return tfds.features.Tensor(shape=variant.shape, dtype=dtype)
+    return tfds.features.Tensor(shape=_stored_shape(config), dtype=np.uint8, encoding=tfds.features.Encoding.ZLIB)
+
+
+def clip_features(config: ClipConfig) -> tfds.features.FeaturesDict:
+    """The features of every builder for ``config``."""
+    return tfds.features.FeaturesDict(
+        {
+            "x": _x_feature(config),
+            "sample_id": tfds.features.Text(doc="dataset/subject/clip, unique"),
+            "subject": tfds.features.Text(doc="dataset/subject, unique across datasets"),
+            "dataset": tfds.features.Text(doc="casme2, samm or smic"),
+            "clip": tfds.features.Text(doc="the clip folder name"),
+            "onset": tfds.features.Scalar(np.int32, doc="onset frame number"),
+            "apex": tfds.features.Scalar(np.int32, doc="apex frame number used"),
+            "offset": tfds.features.Scalar(np.int32, doc="last frame number used"),
+            "apex_spotted": tfds.features.Scalar(
+                np.bool_, doc="apex found by Xia et al., TMM 2019, eq. 5 (not annotated)"
+            ),
+            "emotion": tfds.features.Text(doc="the dataset's own label as written"),
+            "action_units": tfds.features.Text(),
+            "megc2019_label": tfds.features.ClassLabel(names=(*labels.MEGC2019_CLASSES, NO_MEGC2019_CLASS)),
+            "strcn4_label": tfds.features.ClassLabel(names=labels.STRCN4_CLASSES),
+        }
+    )
+
+
+def manual_instructions(licence: str, datasets: tuple[str, ...]) -> str:
+    """MANUAL_DOWNLOAD_INSTRUCTIONS: who licenses the data, then what goes where in the manual folder."""
+    layouts = "\n".join(LAYOUTS[name].description for name in datasets)
+    pronoun = "it" if len(datasets) == 1 else "them"
+    return f"{licence} Unpack {pronoun} so that --manual_dir holds:\n{layouts}\n(See docs/data.md.)"
+
+
+@dataclasses.dataclass(frozen=True)
+class _Built:
+    clip: annotations.ClipAnnotation
+    x: np.ndarray
+    apex: int
+    spotted: bool
+    last: int
+    fallbacks: int
+
+
+def _build_clip(root: str, clip: annotations.ClipAnnotation, variant: StoredVariant) -> _Built | str:
+    """Builds one clip in a worker; a ClipError comes back as its message."""
+    try:
+        paths = LAYOUTS[clip.dataset].frame_paths(root, clip)
+        apex, spotted = materialize_lib.find_apex(paths, clip.apex, clip.onset)
+        x, fallbacks = materialize_lib.materialize(paths, apex, variant)
+    except ClipError as error:
+        return f"{error}; clip skipped"
+    return _Built(clip, x, clip.onset + apex, spotted, clip.onset + len(paths) - 1, fallbacks)
+
+
+def build_clips(
+    root: Path, clips: list[annotations.ClipAnnotation], variant: StoredVariant, workers: int | None = None
+):
+    """Yields :func:`_build_clip` results in order, over one worker process per usable core."""
+    workers = min(workers or usable_cores(), len(clips) // CLIPS_PER_WORKER)
+    if workers < 2:
+        yield from (_build_clip(str(root), clip, variant) for clip in clips)
+        return
+    # spawn, not fork: the parent may hold JAX's threads.
+    context = multiprocessing.get_context("spawn")
+    with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context) as pool:
+        yield from pool.map(_build_clip, [str(root)] * len(clips), clips, [variant] * len(clips))
+
+
+def _example(built: _Built, x: np.ndarray, dtype: np.dtype) -> dict:
+    clip = built.clip
+    megc = labels.megc2019_class(clip.dataset, clip.emotion)
+    return {
+        "x": x.astype(dtype),
+        "sample_id": f"{clip.dataset}/{clip.subject}/{clip.clip}",
+        "subject": f"{clip.dataset}/{clip.subject}",
+        "dataset": clip.dataset,
+        "clip": clip.clip,
+        "onset": clip.onset,
+        "apex": built.apex,
+        "offset": built.last,
+        "apex_spotted": built.spotted,
+        "emotion": clip.emotion,
+        "action_units": clip.action_units,
+        "megc2019_label": megc or NO_MEGC2019_CLASS,
+        "strcn4_label": labels.strcn4_class(clip.emotion),
+    }
+
+
+class ClipDatasetBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
+    """Base of the dataset builders; subclasses set ``DATASETS`` and ``MEGC2019_ONLY``.
+
+    DATASETS: the raw datasets read, names in :data:`mer_jax.clips.layouts.LAYOUTS`.
+    MEGC2019_ONLY: keep only the clips of the MEGC2019 composite
+      (:func:`mer_jax.annotations.megc2019_members`).
+    DESCRIPTION, CITATION: used where the builder's folder has no README.md,
+      CITATIONS.bib (a subclass defined outside ``data_builders/``).
+    """
+
+    VERSION = tfds.core.Version("1.0.0")
+    RELEASE_NOTES = {"1.0.0": "First release."}
+    BUILDER_CONFIGS = list(CONFIGS)
+    DATASETS: tuple[str, ...] = ()
+    MEGC2019_ONLY = False
+    DESCRIPTION = ""
+    CITATION = ""
+
+    def __init__(self, *, file_format: str | None = None, **kwargs):
+        # array_record by default: random access, read without TensorFlow.
+        super().__init__(file_format=file_format or "array_record", **kwargs)
+
+    def _info(self) -> tfds.core.DatasetInfo:
+        metadata = self.get_metadata()  # README.md and CITATIONS.bib beside the builder's module
+        description = (metadata.description or self.DESCRIPTION).strip()
+        return tfds.core.DatasetInfo(
+            builder=self,
+            description=f"{description}\n\nConfig {self.builder_config.name}: {self.builder_config.description}",
+            features=clip_features(self.builder_config),
+            metadata=tfds.core.MetadataDict(),
+            citation=(metadata.citation or self.CITATION).strip(),
+        )
+
+    def _raw_root(self, dl_manager: tfds.download.DownloadManager) -> Path:
+        """The folder holding the raw datasets: the manual folder."""
+        return self._raw_root_from(Path(dl_manager.manual_dir))
+
+    def _raw_root_from(self, root: Path) -> Path:
+        """``root`` once every dataset's files are found in it (FileNotFoundError naming those missing)."""
+        for name in self.DATASETS:
+            LAYOUTS[name].check(root)
+        return root
+
+    def _split_generators(self, dl_manager: tfds.download.DownloadManager):
+        return {"train": self._generate_examples(self._raw_root(dl_manager))}
+
+    def _clips(self, root: Path) -> tuple[list[annotations.ClipAnnotation], list[str]]:
+        clips, problems = [], []
+        for name in self.DATASETS:
+            found, issues = LAYOUTS[name].clips(root)
+            clips += found
+            problems += issues
+        if self.MEGC2019_ONLY:
+            clips = annotations.megc2019_members(clips)
+        return clips, problems
+
+    def _generate_examples(self, root: Path):
+        clips, problems = self._clips(root)
+        config = self.builder_config
+        dtype = self.info.features["x"].np_dtype
+        built, skipped, fallbacks, spotted = [], [], 0, 0
+        for result in build_clips(root, clips, config.variant):
+            if isinstance(result, str):
+                logging.warning("%s", result)
+                skipped.append(result)
+                continue
+            fallbacks += result.fallbacks
+            spotted += result.spotted
+            if config.variant.kind == "appearance":
+                built.append(result)  # the mask needs every clip first
+            else:
+                yield _key(result), _example(result, result.x, dtype)
+        if config.variant.kind == "appearance" and built:
+            for result, matrices in zip(built, _appearance_matrices(built, config), strict=True):
+                yield _key(result), _example(result, matrices, dtype)
+        written = len(clips) - len(skipped)
+        self.info.metadata.update(
+            {
+                "raw_dir": str(root),
+                "clips_annotated": len(clips),
+                "clips_written": written,
+                "clips_skipped": skipped,
+                "annotation_problems": problems,
+                "landmark_fallback_frames": fallbacks,
+                "apexes_spotted": spotted,
+                "alphas": list(config.variant.alphas),
+                "variant": config.variant.to_dict(),
+            }
+        )
+
+
+def _key(built: _Built) -> str:
+    clip = built.clip
+    return f"{clip.dataset}/{clip.subject}/{clip.clip}"
+
+
+def _appearance_matrices(built: list[_Built], config: ClipConfig) -> list[np.ndarray]:
+    """Xia et al., TMM 2019, eq. 4 over every clip at the test alpha, the top-p mask, then each clip's matrices."""
+    alphas = config.variant.alphas
+    reference = alphas.index(TEST_ALPHA) if TEST_ALPHA in alphas else len(alphas) // 2
+    mask = appearance.top_p_mask(appearance.difference_heat_map(b.x[reference] for b in built), config.top_p)
+    frames = config.variant.num_frames
+    return [
+        np.stack([np.asarray(appearance.appearance_matrix(clip, mask, frames)).astype(np.uint8) for clip in b.x])
+        for b in built
+    ]
+
+
+
+def config_named(name: str) -> ClipConfig:
+    """The shipped builder config ``name`` (ValueError naming the valid ones)."""
+    for config in CONFIGS:
+        if config.name == name:
+            return config
+    raise ValueError(f"unknown builder config {name!r}; configs: {', '.join(c.name for c in CONFIGS)}")

@@ -1,0 +1,270 @@
+"""What a builder config stores for one clip (docs/data.md, Configs; docs/preprocessing.md).
+
+A :class:`StoredVariant` names one stored variant; :func:`materialize_frames`
+turns a clip's frames, already in memory, into that variant's array, and
+:func:`materialize` does the same from the clip's frame files:
+
+  flow        onset -> apex optical flow of the aligned face crops (Xia et al.,
+              TMM 2019, eq. 1), resized to ``size`` (Xia et al., TIP 2020,
+              sec. IV-A), with optical strain (Xia et al., TIP 2020, eq. 2) as
+              a third channel when ``strain``; with ``alphas``, one flow per
+              magnification factor of the clip (Xia et al., TMM 2019, sec.
+              III-B, III-E), shape (A, H, W, 2).
+  appearance  the aligned crops at ``size``, magnified by each alpha, then
+              temporally normalised to ``num_frames`` (Xia et al., TMM 2019,
+              sec. III-C), uint8 (A, T, H, W, 3); the builder turns these into
+              the d2 x T x C matrices once the mask of every clip's heat map is
+              known (:mod:`mer_jax.clips.builder`).
+  frames      the aligned crops at ``size`` temporally normalised to
+              ``num_frames``, uint8 (T, H, W, 3), for the sequence models.
+
+The apex is the annotated one, else Xia et al., TMM 2019, eq. 5 over the clip's
+raw frames (:func:`spot_apex`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from mer_jax.clips.errors import ClipError
+from mer_jax.preprocess import apex as apex_lib
+from mer_jax.preprocess import faces, flow, magnify, strain, temporal
+
+KINDS = ("flow", "appearance", "frames")
+# Clips are padded in time to a multiple of this before magnification, so the
+# jitted EVM compiles for a few lengths only. The IIR filter is causal, so
+# frames appended after the end change nothing before it.
+_TIME_BUCKET = 16
+
+
+@dataclasses.dataclass(frozen=True)
+class StoredVariant:
+    """One stored variant of a clip: everything :func:`materialize_frames` needs besides the frames.
+
+    Every variant crops the face the same way: each frame aligned onto the
+    first and cut by the first frame's box (Xia et al., TMM 2019, eq. 1;
+    :func:`mer_jax.preprocess.faces.align_and_crop`).
+
+    kind: one of ``KINDS``.
+    size: (height, width) of the stored maps or frames.
+    alphas: magnification factors; () stores the unmagnified clip.
+    strain: flow only: append optical strain as a third channel (needs no alphas).
+    num_frames: appearance and frames: frames after temporal normalisation.
+    method: flow only: optical flow method (:data:`mer_jax.preprocess.flow.METHODS`).
+
+    :meth:`to_dict` / :meth:`from_dict` save it as JSON-friendly values and
+    rebuild it; a build keeps it in its metadata as ``variant``.
+    """
+
+    kind: str
+    size: tuple[int, int]
+    alphas: tuple[float, ...] = ()
+    strain: bool = False
+    num_frames: int = 0
+    method: str = "tvl1"
+
+    def __post_init__(self):
+        if self.kind not in KINDS:
+            raise ValueError(f"unknown clip kind {self.kind!r}; valid: {KINDS}")
+        if self.kind != "flow" and self.num_frames < 2:
+            raise ValueError(f"{self.kind} needs num_frames >= 2; got {self.num_frames}")
+        if self.strain and (self.kind != "flow" or self.alphas):
+            raise ValueError("strain is stored only for unmagnified flow")
+        if self.kind == "appearance" and not self.alphas:
+            raise ValueError("appearance needs at least one alpha")
+        if self.kind == "flow" and self.method not in flow.METHODS:
+            raise ValueError(f"unknown flow method {self.method!r}; valid: {tuple(flow.METHODS)}")
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """Shape of the array :func:`materialize_frames` returns."""
+        height, width = self.size
+        if self.kind == "flow":
+            channels = 3 if self.strain else 2
+            return (len(self.alphas), height, width, channels) if self.alphas else (height, width, channels)
+        frames = (self.num_frames, height, width, 3)
+        return (len(self.alphas), *frames) if self.kind == "appearance" else frames
+
+    @property
+    def dtype(self) -> type:
+        return np.float32 if self.kind == "flow" else np.uint8
+
+    def to_dict(self) -> dict[str, Any]:
+        """The fields as JSON values (tuples become lists)."""
+        return {
+            "kind": self.kind,
+            "size": list(self.size),
+            "alphas": list(self.alphas),
+            "strain": self.strain,
+            "num_frames": self.num_frames,
+            "method": self.method,
+        }
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any]) -> StoredVariant:
+        """The variant :meth:`to_dict` saved (ValueError for unknown keys or bad values)."""
+        unknown = set(values) - {f.name for f in dataclasses.fields(cls)}
+        if unknown:
+            raise ValueError(f"unknown StoredVariant field(s) {sorted(unknown)}")
+        values = dict(values)
+        if "size" in values:
+            values["size"] = tuple(int(v) for v in values["size"])
+        if "alphas" in values:
+            values["alphas"] = tuple(float(v) for v in values["alphas"])
+        return cls(**values)
+
+
+def read_frame(path: str | Path) -> np.ndarray:
+    """An RGB uint8 frame (grayscale files come back as three equal channels).
+
+    Raises:
+      ClipError: naming the file, if it is missing or cannot be decoded.
+    """
+    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if image is None:
+        raise ClipError(f"{path}: not a readable image")
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+def spot_apex(frames: Sequence[np.ndarray] | np.ndarray) -> int:
+    """Position of the apex among RGB (or grayscale) uint8 ``frames``, onset first (Xia et al., TMM 2019, eq. 5)."""
+    gray = np.stack([cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) if f.ndim == 3 else f for f in frames])
+    return apex_lib.spot_apex(gray)
+
+
+def find_apex(paths: list[Path], apex_number: int | None, onset_number: int) -> tuple[int, bool]:
+    """(apex position in ``paths``, whether it was spotted by Xia et al., TMM 2019, eq. 5)."""
+    if apex_number is not None:
+        return apex_number - onset_number, False
+    return spot_apex([read_frame(p) for p in paths]), True
+
+
+def _check_frames(frames: Sequence[np.ndarray] | np.ndarray, apex: int) -> list[np.ndarray]:
+    """The frames as a list of RGB uint8 (H, W, 3) arrays; ClipError for anything else."""
+    if len(frames) < 2:
+        raise ClipError(f"a clip needs at least 2 frames (onset and apex); got {len(frames)}")
+    if not 0 <= apex < len(frames):
+        raise ClipError(f"apex position {apex} outside the clip's {len(frames)} frames")
+    checked: list[np.ndarray] = []
+    for t, frame in enumerate(frames):
+        frame = np.asarray(frame)
+        if frame.ndim == 2 and frame.dtype == np.uint8:
+            frame = cv2.cvtColor(frame, cv2.COLOR_GRAY2RGB)
+        if frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[-1] != 3:
+            raise ClipError(f"frame {t}: expected uint8 RGB (H, W, 3); got {frame.dtype} {frame.shape}")
+        if checked and frame.shape != checked[0].shape:
+            raise ClipError(f"frame {t}: size {frame.shape} differs from the first frame's {checked[0].shape}")
+        checked.append(frame)
+    return checked
+
+
+def _crops(frames: list[np.ndarray], names: list[str], size: tuple[int, int] | None) -> tuple[np.ndarray, int]:
+    """Aligned eq. 1 crops of ``frames`` and how many frames fell back to earlier landmarks."""
+    try:
+        crops, stats = faces.align_and_crop(frames, names=names, size=None if size is None else (size[1], size[0]))
+    except (faces.FaceNotFoundError, ValueError) as error:
+        raise ClipError(str(error)) from error
+    return crops, stats["landmark_fallbacks"]
+
+
+def _magnified(crops: np.ndarray, alphas: tuple[float, ...]) -> np.ndarray:
+    """(A, T, H, W, 3) float32: the clip magnified by each alpha (padded in time, then cut back)."""
+    length = len(crops)
+    padded = -(-length // _TIME_BUCKET) * _TIME_BUCKET
+    clip = np.concatenate([crops, np.repeat(crops[-1:], padded - length, axis=0)]).astype(np.float32)
+    batch = np.broadcast_to(clip, (len(alphas), *clip.shape))
+    return np.asarray(magnify.magnify(batch, np.asarray(alphas, np.float32)))[:, :length]
+
+
+def _to_uint8(frames) -> np.ndarray:
+    return np.clip(np.rint(np.asarray(frames)), 0, 255).astype(np.uint8)
+
+
+def used_positions(length: int, apex: int, variant: StoredVariant) -> list[int]:
+    """The positions of a ``length``-frame clip that ``variant`` reads: onset and apex for plain flow,
+    onset..apex for magnified flow, every frame otherwise."""
+    if variant.kind == "flow" and not variant.alphas:
+        return [0, apex]
+    if variant.kind == "flow":
+        return list(range(apex + 1))
+    return list(range(length))
+
+
+def materialize_frames(
+    frames: Sequence[np.ndarray] | np.ndarray,
+    apex: int,
+    variant: StoredVariant,
+    *,
+    names: Sequence[str] | None = None,
+) -> tuple[np.ndarray, int]:
+    """The stored array of a clip held in memory, and its count of landmark fallbacks.
+
+    The same computation a build applies to every clip, so a new clip (a video
+    or a folder of frames) gets exactly what a model trained on the build saw.
+
+    Args:
+      frames: the clip's RGB uint8 (H, W, 3) frames (grayscale (H, W) are
+        accepted), onset first; a list or a (T, H, W, 3) array. Only
+        :func:`used_positions` are read (plain flow: the onset and the apex).
+      apex: position of the apex frame in ``frames`` (:func:`spot_apex` finds
+        one where none is known).
+      variant: what to store, e.g. ``StoredVariant.from_dict(metadata['variant'])``
+        of a build.
+      names: the frames' file names or labels for error messages (default
+        "frame <t>").
+
+    Returns:
+      (``variant.shape`` array of ``variant.dtype``, frames whose face was not
+      found and kept the previous frame's landmarks).
+
+    Raises:
+      ClipError (a ValueError): no face in the first frame, crop outside the
+        image (the message names the frame); fewer than 2 frames, an apex
+        outside them, frames that are not uint8 RGB of one size.
+    """
+    frames = _check_frames(frames, apex)
+    names = [str(n) for n in names] if names is not None else [f"frame {t}" for t in range(len(frames))]
+    if len(names) != len(frames):
+        raise ValueError(f"{len(names)} names for {len(frames)} frames")
+    if variant.kind == "flow" and not variant.alphas:
+        crops, fallbacks = _crops([frames[0], frames[apex]], [names[0], names[apex]], None)
+        field = flow.optical_flow(crops[0], crops[1], method=variant.method)
+        field = flow.resize_flow(field, variant.size)
+        return np.asarray(strain.flow_map(field) if variant.strain else field, np.float32), fallbacks
+    if variant.kind == "flow":
+        crops, fallbacks = _crops(frames[: apex + 1], names[: apex + 1], variant.size)
+        clips = _magnified(crops, variant.alphas)
+        fields = [flow.optical_flow(clip[0], clip[apex], method=variant.method) for clip in clips]
+        return np.stack(fields).astype(np.float32), fallbacks
+    crops, fallbacks = _crops(frames, names, variant.size)
+    if variant.kind == "frames":
+        return _to_uint8(temporal.interpolate(crops, variant.num_frames)), fallbacks
+    clips = _magnified(crops, variant.alphas)
+    return np.stack([_to_uint8(temporal.interpolate(clip, variant.num_frames)) for clip in clips]), fallbacks
+
+
+def materialize(paths: Sequence[str | Path], apex: int, variant: StoredVariant) -> tuple[np.ndarray, int]:
+    """The stored array of a clip from its frame files, and its count of landmark fallbacks.
+
+    Reads only the frames ``variant`` uses (:func:`used_positions`), then
+    :func:`materialize_frames`.
+
+    Args:
+      paths: the clip's frame files, onset first.
+      apex: position of the apex frame in ``paths``.
+      variant: what to store.
+
+    Raises:
+      ClipError: unreadable frame (named), no face in the first frame, crop outside the image.
+    """
+    if not 0 <= apex < len(paths):
+        raise ClipError(f"{paths[0] if paths else 'clip'}: apex position {apex} outside its {len(paths)} frames")
+    used = used_positions(len(paths), apex, variant)
+    frames = [read_frame(paths[t]) for t in used]
+    return materialize_frames(frames, used.index(apex), variant, names=[str(paths[t]) for t in used])
