@@ -4,7 +4,9 @@
 
 This is the measurement behind `mer_jax.models.fast_ops.WEIGHT_GRAD_CHUNK`, and
 behind `fast_ops.conv_pooling_windows`: the xia2020_code stem (5x5, 3 -> 16, batch
-64, 60x60, then 2x2 max pooling) as XLA's convolution against window by window.
+64, 60x60, then 2x2 max pooling) as XLA's convolution against window by window;
+mer_jax/platform.py turns both on for CPU (`Tuning.sliced_weight_grad`,
+`Tuning.windowed_stem`).
 Each time is the best of several runs: wall milliseconds, and CPU milliseconds
 (all threads), which is what counts when every core is busy with its own fold
 (`train.concurrent_folds`).
@@ -58,7 +60,7 @@ def main() -> None:
             return jax.jit(jax.grad(lambda w, x: jnp.sum(conv(x, w, *args, **kwargs) ** 2)))
 
         whole = seconds(weight_grad(jax.lax.conv_general_dilated), w, x)
-        sliced = seconds(weight_grad(fast_ops.conv_general_dilated), w, x)
+        sliced = seconds(weight_grad(fast_ops.conv_sliced_weight_grad), w, x)
         print(f"{name:28s} one piece {ms(whole)}   sliced {ms(sliced)}   ratio {whole[0] / sliced[0]:4.1f}x")
 
     x = jax.random.normal(jax.random.PRNGKey(0), (64, 60, 60, 3))
@@ -66,7 +68,7 @@ def main() -> None:
     numbers = ("NHWC", "HWIO", "NHWC")
 
     def direct(w, x):  # the conv cut into its 2x2 pooling windows, as conv_pooling_windows returns it
-        z = fast_ops.conv_general_dilated(x, w, (1, 1), ((0, 0), (0, 0)), dimension_numbers=numbers)
+        z = fast_ops.conv_sliced_weight_grad(x, w, (1, 1), ((0, 0), (0, 0)), dimension_numbers=numbers)
         return z.reshape(64, 28, 2, 28, 2, 16).transpose(0, 1, 3, 2, 4, 5).reshape(64, 28, 28, 4, 16)
 
     def windowed(w, x):

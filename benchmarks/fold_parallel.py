@@ -25,7 +25,8 @@ import numpy as np
 from mer_jax import protocols
 from mer_jax.config import base_config
 from mer_jax.data import Dataset
-from mer_jax.train import resolve_concurrent_folds, resolve_steps_per_call, resolve_strategy, train_folds
+from mer_jax.platform import resolve_strategy, tuning_for
+from mer_jax.train import train_folds
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -134,12 +135,14 @@ def report(timing: dict[str, float]) -> None:
 def main(argv=None) -> None:
     args = parse_args(argv)
     dataset = random_dataset(args)
+    tuning = tuning_for(
+        jax.default_backend(), steps_per_call=args.steps_per_call, concurrent_folds=args.concurrent_folds
+    )
     print(
         f"{args.model} ({args.variant}), M={args.features}, K={args.pool_size}, {args.folds} folds, "
         f"{args.examples} examples {args.size}x{args.size}x3, {args.epochs} epochs, batch {args.batch_size}, "
         f"jax backend {jax.default_backend()} x{jax.device_count()}; steps per call "
-        f"{resolve_steps_per_call(args.steps_per_call) or 'all'}, concurrent folds "
-        f"{resolve_concurrent_folds(args.concurrent_folds)}",
+        f"{tuning.steps_per_call or 'all'}, concurrent folds {tuning.concurrent_folds}",
         flush=True,
     )
     if not args.compare:
@@ -167,7 +170,8 @@ def main(argv=None) -> None:
     best = min(timings["vmap"]["total_s"], timings["loop"]["total_s"])
     print(f"loop wall time / vmap wall time: {timings['loop']['total_s'] / timings['vmap']['total_s']:.2f}")
     print(f"torch wall time / mer_jax auto wall time: {timings['torch']['total_s'] / timings['auto']['total_s']:.2f}")
-    print(f"auto ({resolve_strategy('auto')}) wall time / faster strategy's: {timings['auto']['total_s'] / best:.2f}")
+    auto = resolve_strategy("auto", jax.default_backend())
+    print(f"auto ({auto}) wall time / faster strategy's: {timings['auto']['total_s'] / best:.2f}")
 
 
 if __name__ == "__main__":

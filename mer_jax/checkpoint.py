@@ -5,16 +5,35 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import jax
 import ml_collections
 import numpy as np
 import orbax.checkpoint as ocp
 
 
+# Train settings that change no result: the epoch count (a longer run continues a shorter one), how
+# often it saves, and how the folds are run (tests/test_train.py: every strategy, fold chunk, steps per
+# call and count of concurrent folds gives the same held-out logits).
+RESUMABLE_ACROSS = ("epochs", "checkpoint_every", "strategy", "fold_chunk", "steps_per_call", "concurrent_folds")
+
+
 def config_fingerprint(config: ml_collections.ConfigDict, fold_ids: np.ndarray) -> str:
-    """What must match for a checkpoint to be resumed: the config but the epoch count and how folds are run."""
+    """What must match for a checkpoint to be resumed: the config but the train keys of RESUMABLE_ACROSS."""
     as_dict = config.to_dict()
-    as_dict["train"] = {k: v for k, v in as_dict["train"].items() if k not in ("epochs", "checkpoint_every", "strategy", "fold_chunk")}
+    as_dict["train"] = {k: v for k, v in as_dict["train"].items() if k not in RESUMABLE_ACROSS}
     return json.dumps({"config": as_dict, "folds": np.asarray(fold_ids).tolist()}, sort_keys=True, default=str)
+
+
+def _fit_folds(saved: np.ndarray, fresh: np.ndarray) -> np.ndarray:
+    """`saved` with as many folds as `fresh`.
+
+    Runs that group folds differently (strategy, fold_chunk, device count) pad
+    the real folds with different numbers of empty folds, which never train:
+    the ones a checkpoint lacks keep their fresh state, the extra ones it has
+    are left out.
+    """
+    n = min(len(saved), len(fresh))
+    return np.concatenate([saved[:n], fresh[n:]])
 
 
 class Checkpointer:
@@ -30,7 +49,8 @@ class Checkpointer:
     def restore(self, template):
         """(state, epoch, history, train seconds so far) of the latest checkpoint, or None if there is none.
 
-        `template` is a host (numpy) state of the right structure and shapes.
+        `template` is the fresh host (numpy) state of the run, every leaf with a
+        leading fold axis; the checkpoint's may have other numbers of empty folds.
         """
         step = self.manager.latest_step()
         if step is None:
@@ -46,7 +66,8 @@ class Checkpointer:
                 "use another --workdir or delete that folder to start over"
             )
         history = {k: [np.asarray(row) for row in v] for k, v in meta["history"].items()}
-        return restored["state"], int(meta["epoch"]), history, float(meta["train_seconds"])
+        state = jax.tree.map(_fit_folds, restored["state"], template)
+        return state, int(meta["epoch"]), history, float(meta["train_seconds"])
 
     def save(self, epoch: int, state, history: dict[str, list[np.ndarray]], train_seconds: float) -> None:
         """`state` is a host (numpy) pytree; `train_seconds` the training time of all epochs so far."""

@@ -8,8 +8,9 @@ fold trained with the others gives what it gives trained alone.
 
 One compiled call runs a whole epoch (every step) of a group of folds (`vmap`)
 or of one fold (`loop`), or on CPU one step of it (`train.steps_per_call`), and
-on CPU several folds run at once on threads (`train.concurrent_folds`):
-mer_jax/parallel.py holds the program and the runner.
+on CPU several folds run at once on threads (`train.concurrent_folds`).
+mer_jax/parallel.py holds the single-fold program, mer_jax/runners.py the loop
+and vmap runners, mer_jax/platform.py every choice that depends on the backend.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import dataclasses
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import jax
 import ml_collections
@@ -25,54 +27,16 @@ import numpy as np
 import optax
 from tqdm import tqdm
 
-from mer_jax import data, losses, protocols, report
+from mer_jax import data, final_model, losses, protocols, report
 from mer_jax.checkpoint import Checkpointer, config_fingerprint
-from mer_jax.cores import usable_cores
 from mer_jax.data import Dataset
 from mer_jax.models import create_model
-from mer_jax.parallel import FoldInputs, FoldProgram, FoldRunner
+from mer_jax.parallel import FoldInputs, FoldProgram
+from mer_jax.platform import tuning_for
 from mer_jax.protocols import Folds
+from mer_jax.runners import RUNNERS
 
-STRATEGIES = ("auto", "vmap", "loop")
 SCHEDULES = ("constant", "exponential")
-
-
-def resolve_strategy(strategy: str, backend: str | None = None) -> str:
-    """`auto` -> `loop` on CPU, `vmap` on accelerators (measured: benchmarks/fold_parallel.py)."""
-    if strategy not in STRATEGIES:
-        raise ValueError(f"unknown train.strategy {strategy!r}; valid: {STRATEGIES}")
-    if strategy != "auto":
-        return strategy
-    return "loop" if (backend or jax.default_backend()) == "cpu" else "vmap"
-
-
-def resolve_steps_per_call(steps_per_call: int, backend: str | None = None) -> int:
-    """`train.steps_per_call` 0 (auto) -> 1 on CPU, the whole epoch (0) on accelerators.
-
-    On CPU the steps of a call are unrolled into its program (a convolution inside an
-    XLA:CPU while loop is many times slower), so the compile time grows with the steps
-    per call while the time per step does not fall (benchmarks/fold_parallel.py).
-    """
-    if steps_per_call < 0:
-        raise ValueError(f"train.steps_per_call must be >= 0 (0: auto), got {steps_per_call}")
-    if steps_per_call:
-        return int(steps_per_call)
-    return 1 if (backend or jax.default_backend()) == "cpu" else 0
-
-
-def resolve_concurrent_folds(concurrent_folds: int, backend: str | None = None) -> int:
-    """`train.concurrent_folds` 0 (auto) -> the CPU cores this process may use on CPU, 1 on accelerators.
-
-    On CPU, folds (groups of folds for `vmap`) run on that many threads at once:
-    XLA:CPU's own threads kept 2 cores only 1.5x busier than one on an RCN step.
-    """
-    if concurrent_folds < 0:
-        raise ValueError(f"train.concurrent_folds must be >= 0 (0: auto), got {concurrent_folds}")
-    if concurrent_folds:
-        return int(concurrent_folds)
-    if (backend or jax.default_backend()) != "cpu":
-        return 1
-    return usable_cores()
 
 
 def learning_rate(train_config: ml_collections.ConfigDict, epoch: int) -> float:
@@ -137,40 +101,56 @@ class TrainResult:
     strategy: str
     train_seconds: float
     compile_seconds: float
+    state: Any  # host (numpy) state of every fold at the end: params, stats, opt with a leading fold axis
+
+    def first_folds(self, count: int) -> TrainResult:
+        """The result of the first `count` folds only."""
+        return dataclasses.replace(
+            self,
+            test_logits=self.test_logits[:count],
+            test_index=self.test_index[:count],
+            test_valid=self.test_valid[:count],
+            history={name: values[:, :count] for name, values in self.history.items()},
+            state=jax.tree.map(lambda leaf: leaf[:count], self.state),
+        )
 
 
 def make_runner(
     config: ml_collections.ConfigDict, dataset: Dataset, folds: Folds, fold_ids: np.ndarray, train_labels: np.ndarray
 ):
-    """The fold program for `config` and the runner of the configured strategy."""
-    strategy = resolve_strategy(config.train.strategy)
+    """The fold program for `config` and the runner of the configured strategy, tuned for the devices' platform."""
     devices = jax.devices()
-    fold_chunk = config.train.fold_chunk
-    if strategy == "vmap" and fold_chunk:
-        fold_chunk = -(-fold_chunk // len(devices)) * len(devices)  # a whole number of folds per device
-    group = (fold_chunk or len(devices)) if strategy == "vmap" else 1
-    inputs = fold_inputs(folds, fold_ids, config.train.batch_size, config.train.seed, group)
+    train = config.train
+    tuning = tuning_for(
+        devices[0].platform,
+        strategy=train.strategy,
+        steps_per_call=train.steps_per_call,
+        concurrent_folds=train.concurrent_folds,
+    )
+    runner_class = RUNNERS[tuning.strategy]
+    inputs = fold_inputs(
+        folds, fold_ids, train.batch_size, train.seed, runner_class.fold_multiple(train.fold_chunk, len(devices))
+    )
     program = FoldProgram(
         lambda rngs: create_model(
             config.model, num_classes=dataset.num_classes, input_shape=dataset.input_shape, rngs=rngs
         ),
-        make_optimizer(config.train),
-        losses.get_loss(config.train.loss),
-        batch_size=config.train.batch_size,
+        make_optimizer(train),
+        losses.get_loss(train.loss),
+        batch_size=train.batch_size,
         steps_per_epoch=max(1, int(inputs.num_steps.max())),
-        unroll=jax.default_backend() == "cpu",
-        steps_per_call=resolve_steps_per_call(config.train.steps_per_call),
-        masked=strategy != "loop",  # one fold per call: the runner skips the steps beyond a fold's own
+        unroll=tuning.unroll_steps,
+        steps_per_call=tuning.steps_per_call,
+        masked=not runner_class.one_fold_per_call,  # one fold per call: the runner skips the steps beyond its own
     )
-    runner = FoldRunner(
+    runner = runner_class(
         program,
         inputs,
         dataset.x,
         np.asarray(train_labels, np.int32),
-        strategy=strategy,
-        fold_chunk=fold_chunk,
+        tuning=tuning,
         devices=devices,
-        concurrency=resolve_concurrent_folds(config.train.concurrent_folds),
+        fold_chunk=train.fold_chunk,
     )
     return runner, inputs
 
@@ -245,6 +225,7 @@ def train_folds(
         strategy=runner.strategy,
         train_seconds=train_seconds,
         compile_seconds=compile_seconds,
+        state=jax.tree.map(lambda leaf: leaf[:num_folds], runner.get_state()),
     )
 
 
@@ -252,6 +233,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path, *
     """Loads the data, trains every fold of the protocol and writes the report into `workdir`.
 
     Started again with the same workdir and config, it resumes from the last checkpoint.
+    With `train.final_model`, one more fold trains on every subject and is saved in
+    `workdir/final_model` for `mer-jax predict` (mer_jax/final_model.py); the report
+    covers the cross-validation folds only.
     """
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
@@ -266,7 +250,17 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path, *
         test_fraction=config.protocol.test_fraction,
     )
     (workdir / "config.json").write_text(config.to_json_best_effort(indent=2))
-    result = train_folds(config, dataset, folds, checkpoint_dir=workdir / "checkpoints", progress=progress)
+    trained = folds.with_fold_of_everything(final_model.FOLD_NAME) if config.train.final_model else folds
+    result = train_folds(config, dataset, trained, checkpoint_dir=workdir / "checkpoints", progress=progress)
+    if config.train.final_model:
+        final = jax.tree.map(lambda leaf: leaf[folds.num_folds], result.state)
+        is_built = "/" in config.data.name
+        final_model.save(
+            workdir, config, class_names=dataset.class_names, input_shape=dataset.input_shape,
+            params=final["params"], stats=final["stats"],
+            variant=data.build_metadata(config.data.name, config.data.data_dir).get("variant") if is_built else None,
+        )
+        result = result.first_folds(folds.num_folds)
     index = result.test_index[result.test_valid]
     fold_of_sample = np.broadcast_to(np.arange(folds.num_folds)[:, None], result.test_index.shape)[result.test_valid]
     predictions = result.test_logits[result.test_valid].argmax(-1)
@@ -286,7 +280,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path, *
             "compile_seconds": result.compile_seconds,
             "protocol": config.protocol.name,
             "model": config.model.name,
-            "variant": config.model.variant,
+            "variant": config.model.get("variant", ""),
             "shuffle_labels": bool(config.data.shuffle_labels),
             "devices": [str(d) for d in jax.devices()],
         },

@@ -1,5 +1,6 @@
 """Shapes, parameter counts and the building blocks of the recurrent convolutional models."""
 
+import re
 from functools import partial
 
 import jax
@@ -8,11 +9,14 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from mer_jax.models import MODEL_NAMES, count_params, create_model, fast_ops, layers
+from mer_jax import platform
+from mer_jax.models import count_params, create_model, fast_ops, layers, model_names
+
+RCN_NAMES = [name for name in model_names() if name.startswith("rcn")]
 
 
-def make(name, variant="paper", features=16, pool_size=5, steps=3, shape=(60, 60, 3), classes=3, **extra):
-    config = dict(name=name, variant=variant, features=features, pool_size=pool_size, recurrent_steps=steps, **extra)
+def make(name, variant="paper", features=16, steps=3, shape=(60, 60, 3), classes=3, **extra):
+    config = dict(name=name, variant=variant, features=features, recurrent_steps=steps, **extra)
     return create_model(config, num_classes=classes, input_shape=shape, rngs=nnx.Rngs(0))
 
 
@@ -59,12 +63,12 @@ def test_paper_parameter_counts_and_parameter_free_modules():
         + conv_params(3, m, m) + 3 * bn_params(m)  # one recurrent 3x3, BN_1..BN_3
         + k * k * m * 3 + 3
     )
-    counts = {name: count_params(make(name)) for name in MODEL_NAMES if name.startswith("rcn")}
+    counts = {name: count_params(make(name)) for name in RCN_NAMES}
     assert counts == {name: expected for name in counts}  # W, S, A and their combinations add nothing
 
 
 @pytest.mark.parametrize("variant", ["paper", "xia2020_code"])
-@pytest.mark.parametrize("name", [n for n in MODEL_NAMES if n.startswith("rcn")])
+@pytest.mark.parametrize("name", RCN_NAMES)
 def test_rcn_family_forward_shapes(name, variant):
     model = make(name, variant=variant, steps=2 if variant == "xia2020_code" else 3)
     x = jax.random.normal(jax.random.PRNGKey(0), (4, 60, 60, 3))
@@ -177,11 +181,11 @@ def test_sliced_weight_gradient_equals_xla_gradient():
         return lambda x, w: jnp.sum(jnp.sin(conv(x, w, *args, **kwargs)))
 
     expected = jax.grad(loss(jax.lax.conv_general_dilated), argnums=(0, 1))(x, w)
-    got = jax.grad(loss(fast_ops.conv_general_dilated), argnums=(0, 1))(x, w)
+    got = jax.grad(loss(fast_ops.conv_sliced_weight_grad), argnums=(0, 1))(x, w)
     for e, g in zip(expected, got):
         np.testing.assert_allclose(g, e, rtol=1e-4, atol=1e-4)
     np.testing.assert_allclose(
-        fast_ops.conv_general_dilated(x, w, *args, **kwargs), jax.lax.conv_general_dilated(x, w, *args, **kwargs)
+        fast_ops.conv_sliced_weight_grad(x, w, *args, **kwargs), jax.lax.conv_general_dilated(x, w, *args, **kwargs)
     )
 
 
@@ -252,6 +256,7 @@ def test_pooled_conv_block_matches_conv_bn_relu_then_max_pool(shape):
     x = jax.random.normal(jax.random.PRNGKey(12), (4, *shape))
 
     def run(fused, train):
+        @platform.use(platform.tuning_for("cpu"))  # the fused path, whatever the default backend
         def loss(params):
             m = nnx.merge(graphdef, params, stats, copy=True)
             out = m.pooled(x, (2, 2), train=train) if fused else layers.max_pool(m(x, train=train), (2, 2))
@@ -282,3 +287,33 @@ def test_dropout_mask_is_bernoulli_deterministic_and_cheap_where_it_can_be():
     np.testing.assert_array_equal(dropout(x, deterministic=True), x)
     out = dropout(x, deterministic=False, rngs=nnx.Rngs(dropout=key))
     assert set(np.unique(np.asarray(out))) <= {0.0, 2.0}
+
+
+def _custom_gradients(fn, *args) -> set[str]:
+    """The names of the custom_vjp functions `fn(*args)` traces through."""
+    return set(re.findall(r"custom_vjp_call\[\s*name=(\w+)", str(jax.make_jaxpr(fn)(*args))))
+
+
+@pytest.mark.parametrize("backend", ["gpu", "tpu"])
+def test_model_off_cpu_uses_the_plain_composition_with_the_cpu_values(backend):
+    """The released code's RCN-A traced under each tuning: the CPU formulations only under the CPU one, same values."""
+    model = make("rcn_a", variant="xia2020_code", features=8, steps=2, shape=(30, 30, 3))
+    graphdef, params, stats = nnx.split(model, nnx.Param, nnx.BatchStat)
+    x = jax.random.normal(jax.random.PRNGKey(14), (2 * fast_ops.WEIGHT_GRAD_CHUNK, 30, 30, 3))
+
+    runs = {}
+    for name in ("cpu", backend):
+
+        def loss(params):  # a new function for each tuning: JAX caches a function's trace
+            m = nnx.merge(graphdef, params, stats, copy=True)
+            return jnp.sum(jnp.sin(m(x, train=True, rngs=nnx.Rngs(dropout=15))))
+
+        with platform.use(platform.tuning_for(name)):
+            runs[name] = _custom_gradients(loss, params), jax.value_and_grad(loss)(params)
+    assert runs["cpu"][0] == {"sliced_weight_grad", "_windowed_conv", "batch_norm_relu_max"}
+    assert runs[backend][0] == set()
+    (cpu_loss, cpu_grads), (loss_value, grads) = runs["cpu"][1], runs[backend][1]
+    np.testing.assert_allclose(loss_value, cpu_loss, rtol=1e-5)
+    scale = max(float(np.abs(leaf).max()) for leaf in jax.tree.leaves(cpu_grads))  # conv biases before BatchNorm: ~0
+    for g, e in zip(jax.tree.leaves(grads), jax.tree.leaves(cpu_grads)):
+        np.testing.assert_allclose(g, e, rtol=1e-4, atol=1e-5 * scale)

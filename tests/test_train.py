@@ -1,5 +1,7 @@
 """The fold-parallel trainer: strategies agree with separate runs, resume is exact, learning is real."""
 
+import collections
+import dataclasses
 import json
 import os
 import subprocess
@@ -9,17 +11,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mer_jax import data, protocols
+from mer_jax import data, platform, protocols, runners
+from mer_jax import train as train_module
+from mer_jax.checkpoint import RESUMABLE_ACROSS
 from mer_jax.config import base_config, sibling_config
-from mer_jax.train import (
-    fold_inputs,
-    learning_rate,
-    resolve_concurrent_folds,
-    resolve_steps_per_call,
-    resolve_strategy,
-    train_and_evaluate,
-    train_folds,
-)
+from mer_jax.cores import usable_cores
+from mer_jax.models import layers
+from mer_jax.platform import resolve_concurrent_folds, resolve_steps_per_call, resolve_strategy, tuning_for
+from mer_jax.train import fold_inputs, learning_rate, train_and_evaluate, train_folds
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -134,6 +133,29 @@ def test_killed_run_resumes_to_the_same_result(tmp_path):
         train_folds(config, dataset, folds, checkpoint_dir=tmp_path / "b", progress=False)
 
 
+def test_a_run_resumes_after_a_change_of_how_folds_are_run_only(tmp_path):
+    config, dataset, folds = tiny_setup("loop", epochs=3)
+    straight = train_folds(config, dataset, folds, progress=False)
+    config.train.update(epochs=1, steps_per_call=1, concurrent_folds=1)
+    train_folds(config, dataset, folds, checkpoint_dir=tmp_path, progress=False)
+    # Groups of 3 folds pad the 4 folds to 6, and back: a checkpoint takes the other run's empty folds.
+    changes = {"epochs": 2, "checkpoint_every": 2, "strategy": "vmap", "fold_chunk": 3, "steps_per_call": 2,
+               "concurrent_folds": 2}
+    assert set(changes) == set(RESUMABLE_ACROSS)
+    for update in (changes, {"epochs": 3, "strategy": "loop", "fold_chunk": 0}):
+        config.train.update(update)
+        epochs_run = []
+        resumed = train_folds(
+            config, dataset, folds, checkpoint_dir=tmp_path, progress=False, on_epoch_end=epochs_run.append
+        )
+        assert epochs_run == [config.train.epochs - 1]
+    np.testing.assert_allclose(resumed.test_logits, straight.test_logits, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(resumed.history["train_loss"], straight.history["train_loss"], rtol=1e-4)
+    config.train.learning_rate *= 2  # changes the result: refused
+    with pytest.raises(ValueError, match="different configuration"):
+        train_folds(config, dataset, folds, checkpoint_dir=tmp_path, progress=False)
+
+
 def test_batches_come_only_from_the_folds_own_training_subjects():
     config, dataset, folds = tiny_setup()
     inputs = fold_inputs(folds, np.arange(folds.num_folds), batch_size=8, seed=0, fold_multiple=4)
@@ -160,9 +182,59 @@ def test_schedule_and_strategy_choice():
     assert resolve_concurrent_folds(0, "gpu") == 1 and resolve_concurrent_folds(0, "cpu") >= 1
     assert resolve_concurrent_folds(2, "gpu") == 2
     with pytest.raises(ValueError, match="steps_per_call must be >= 0"):
-        resolve_steps_per_call(-1)
+        resolve_steps_per_call(-1, "cpu")
+    with pytest.raises(ValueError, match="concurrent_folds must be >= 0"):
+        resolve_concurrent_folds(-1, "cpu")
     with pytest.raises(ValueError, match="unknown train.strategy 'pmap'"):
-        resolve_strategy("pmap")
+        resolve_strategy("pmap", "cpu")
+
+
+CPU_ONLY = ("unroll_steps", "unoptimized_init", "retain_freed_memory", "sliced_weight_grad", "windowed_stem")
+
+
+@pytest.mark.parametrize("backend", ["gpu", "tpu"])
+def test_tuning_off_cpu_turns_every_cpu_path_off(backend):
+    cpu, other = tuning_for("cpu"), tuning_for(backend)
+    assert (cpu.strategy, cpu.steps_per_call, cpu.concurrent_folds) == ("loop", 1, usable_cores())
+    assert all(getattr(cpu, name) for name in CPU_ONLY)
+    assert (other.strategy, other.steps_per_call, other.concurrent_folds) == ("vmap", 0, 1)
+    assert not any(getattr(other, name) for name in CPU_ONLY)
+    # The config's settings apply as given; the formulations stay the backend's.
+    overridden = tuning_for(backend, strategy="loop", steps_per_call=3, concurrent_folds=2)
+    assert overridden == dataclasses.replace(other, strategy="loop", steps_per_call=3, concurrent_folds=2)
+    assert tuning_for("cpu", strategy="vmap").strategy == "vmap"
+
+
+def test_a_gpu_tuning_takes_no_cpu_path_and_trains_as_the_cpu_tuning(monkeypatch):
+    """RCN-A of the released code trained on this CPU with the tuning of a GPU: no CPU formulation is
+    traced, no glibc setting made, and the held-out logits are those of the CPU tuning."""
+    config, dataset, folds = tiny_setup("auto", epochs=2)
+    config.model.update(name="rcn_a", variant="xia2020_code", recurrent_steps=2)
+    calls = collections.Counter()
+    for module, name in (
+        (layers, "conv_pooling_windows"),
+        (layers, "batch_norm_relu_max"),
+        (layers, "conv_sliced_weight_grad"),
+        (runners, "retain_freed_memory"),
+    ):
+        def spy(*args, _name=name, _original=getattr(module, name), **kwargs):
+            calls[_name] += 1
+            return _original(*args, **kwargs)
+
+        monkeypatch.setattr(module, name, spy)
+    results, used = {}, {}
+    for backend in ("cpu", "gpu"):
+        calls.clear()
+        monkeypatch.setattr(train_module, "tuning_for", lambda _, _b=backend, **kw: tuning_for(_b, **kw))
+        results[backend] = train_folds(config, dataset, folds, progress=False)
+        used[backend] = set(calls)
+    assert used["cpu"] == {
+        "conv_pooling_windows", "batch_norm_relu_max", "conv_sliced_weight_grad", "retain_freed_memory"
+    }
+    assert used["gpu"] == set()
+    assert (results["cpu"].strategy, results["gpu"].strategy) == ("loop", "vmap")
+    np.testing.assert_allclose(results["gpu"].test_logits, results["cpu"].test_logits, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(results["gpu"].history["train_loss"], results["cpu"].history["train_loss"], rtol=1e-4)
 
 
 @pytest.fixture(scope="module")

@@ -2,14 +2,16 @@
 
 Each computes the same values as the plain composition (tests/test_models.py
 checks values and gradients); docs/benchmarks.md has what each saves in the
-RCN training step and the command that measures it:
-- `conv_general_dilated`: a convolution whose weight gradient is summed over
-  batch slices;
-- `dropout_mask` and `Dropout`: one random bit per decision at rate 0.5;
+RCN training step and the command that measures it. Which are used where is
+decided by mer_jax/platform.py (the `Tuning`), read by mer_jax/models/layers.py:
+- `conv_sliced_weight_grad`: a convolution whose weight gradient is summed
+  over batch slices (CPU only);
 - `batch_norm_relu_max`: training-mode BatchNorm -> ReLU -> max pooling with a
-  hand-written two-pass gradient;
-- `conv_pooling_windows`: a stride-1 convolution computed window by window, its
-  output laid out as the pooling windows that follow it.
+  hand-written two-pass gradient, and `conv_pooling_windows`: a stride-1
+  convolution computed window by window, its output laid out as the pooling
+  windows that follow it (together, the windowed stem: CPU only);
+- `dropout_mask` and `Dropout`: one random bit per decision at rate 0.5 (every
+  backend: the same masks everywhere, mer_jax/platform.py says why).
 """
 
 from __future__ import annotations
@@ -22,28 +24,29 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-# Examples per slice of a convolution's weight gradient on CPU. XLA:CPU computed
-# the weight gradient of the 5x5 stem (64x60x60x3 -> 16) in 37 ms in one piece and
+# Examples per slice of a convolution's weight gradient. XLA:CPU computed the
+# weight gradient of the 5x5 stem (64x60x60x3 -> 16) in 37 ms in one piece and
 # in 3.8 ms as the sum over four slices of 16 examples (benchmarks/conv_weight_grad.py).
 WEIGHT_GRAD_CHUNK = 16
 
 
-def conv_general_dilated(lhs: jax.Array, rhs: jax.Array, *args, **kwargs) -> jax.Array:
-    """`lax.conv_general_dilated` whose weight gradient sums over batch slices of WEIGHT_GRAD_CHUNK on CPU.
+def conv_sliced_weight_grad(lhs: jax.Array, rhs: jax.Array, *args, **kwargs) -> jax.Array:
+    """`lax.conv_general_dilated` whose weight gradient sums over batch slices of WEIGHT_GRAD_CHUNK.
 
     The forward pass and the input gradient are XLA's own; the result is the same
-    convolution up to float summation order. Batch is axis 0 (NHWC).
+    convolution up to float summation order. Batch is axis 0 (NHWC); a batch of
+    one slice or less, or not a whole number of slices, gets XLA's own.
     """
 
     def conv(lhs, rhs):
         return jax.lax.conv_general_dilated(lhs, rhs, *args, **kwargs)
 
     batch = lhs.shape[0]
-    if jax.default_backend() != "cpu" or batch <= WEIGHT_GRAD_CHUNK or batch % WEIGHT_GRAD_CHUNK:
+    if batch <= WEIGHT_GRAD_CHUNK or batch % WEIGHT_GRAD_CHUNK:
         return conv(lhs, rhs)
 
     @jax.custom_vjp
-    def chunked(lhs, rhs):
+    def sliced_weight_grad(lhs, rhs):
         return conv(lhs, rhs)
 
     def forward(lhs, rhs):
@@ -59,8 +62,8 @@ def conv_general_dilated(lhs: jax.Array, rhs: jax.Array, *args, **kwargs) -> jax
         )
         return grad_lhs, grad_rhs
 
-    chunked.defvjp(forward, backward)
-    return chunked(lhs, rhs)
+    sliced_weight_grad.defvjp(forward, backward)
+    return sliced_weight_grad(lhs, rhs)
 
 
 def dropout_mask(key: jax.Array, keep: float, shape: Sequence[int]) -> jax.Array:
@@ -201,8 +204,8 @@ def conv_pooling_windows(x: jax.Array, kernel: jax.Array, bias: jax.Array | None
     xia2020_code RCN (3 -> 16 channels, 60x60, batch 64) this way in half the
     CPU time of its own convolution (5.6 against 11.3 ms), and the pooling
     windows come out contiguous. The gradients are those of the plain
-    convolution (`conv_general_dilated`), whose weight gradient took less CPU
-    time than the denser one's (benchmarks/conv_weight_grad.py).
+    convolution with the sliced weight gradient (`conv_sliced_weight_grad`),
+    which took less CPU time than the denser one's (benchmarks/conv_weight_grad.py).
     """
     wh, ww = window
     kh, kw = kernel.shape[:2]
@@ -214,7 +217,8 @@ def conv_pooling_windows(x: jax.Array, kernel: jax.Array, bias: jax.Array | None
 
 
 def _plain_conv(x: jax.Array, kernel: jax.Array) -> jax.Array:
-    return conv_general_dilated(x, kernel, (1, 1), ((0, 0), (0, 0)), dimension_numbers=("NHWC", "HWIO", "NHWC"))
+    numbers = ("NHWC", "HWIO", "NHWC")
+    return conv_sliced_weight_grad(x, kernel, (1, 1), ((0, 0), (0, 0)), dimension_numbers=numbers)
 
 
 def _windowed_conv_forward(x, kernel, window):

@@ -5,8 +5,10 @@ than `reduce_window`: on XLA:CPU the gradient of `reduce_window` max pooling
 (select-and-scatter) is several times slower than a reshape-and-max, and an
 adaptive average pool is exactly a pair of small matrix products.
 
-For speed on XLA:CPU the convolutions, dropout and the fused conv -> BatchNorm
--> ReLU -> max pool (`ConvBNReLU.pooled`) use mer_jax/models/fast_ops.py.
+For speed on XLA:CPU the convolutions' weight gradients and the conv ->
+BatchNorm -> ReLU -> max pool of `ConvBNReLU.pooled` take the formulations of
+mer_jax/models/fast_ops.py where the platform tuning says so: read while the
+model is traced (`mer_jax.platform.current()`), on CPU only.
 """
 
 from __future__ import annotations
@@ -19,7 +21,8 @@ import numpy as np
 from flax import nnx
 from flax.nnx.nn.linear import canonicalize_padding
 
-from mer_jax.models.fast_ops import batch_norm_relu_max, conv_general_dilated, conv_pooling_windows
+from mer_jax import platform
+from mer_jax.models.fast_ops import batch_norm_relu_max, conv_pooling_windows, conv_sliced_weight_grad
 
 # PyTorch's BatchNorm2d defaults (momentum 0.1 there is 0.9 here), used by the
 # authors' released code (docs/design.md, "Models").
@@ -65,6 +68,13 @@ def adaptive_avg_pool(x: jax.Array, size: int) -> jax.Array:
     rows = jnp.asarray(adaptive_pool_matrix(x.shape[1], size))
     cols = jnp.asarray(adaptive_pool_matrix(x.shape[2], size))
     return jnp.einsum("ph,bhwc,qw->bpqc", rows, x, cols)
+
+
+def conv_general_dilated(lhs: jax.Array, rhs: jax.Array, *args, **kwargs) -> jax.Array:
+    """`lax.conv_general_dilated`, with its weight gradient summed over batch slices where the tuning says so."""
+    if platform.current().sliced_weight_grad:
+        return conv_sliced_weight_grad(lhs, rhs, *args, **kwargs)
+    return jax.lax.conv_general_dilated(lhs, rhs, *args, **kwargs)
 
 
 class BatchNorm(nnx.BatchNorm):
@@ -122,16 +132,18 @@ class ConvBNReLU(nnx.Module):
     def pooled(self, x: jax.Array, window: Sequence[int], *, train: bool) -> jax.Array:
         """max_pool(self(x), window).
 
-        With stride 1, no dilation and windows that tile the conv output (so that
-        BatchNorm still sees every conv output), the conv is computed window by
-        window (`conv_pooling_windows`) and BatchNorm, ReLU and the pool are one
-        fused op (`BatchNorm.relu_max`); docs/benchmarks.md has what that saves.
+        Where the tuning says so (`windowed_stem`), with stride 1, no dilation and
+        windows that tile the conv output (so that BatchNorm still sees every conv
+        output), the conv is computed window by window (`conv_pooling_windows`) and
+        BatchNorm, ReLU and the pool are one fused op (`BatchNorm.relu_max`);
+        docs/benchmarks.md has what that saves.
         """
         conv = self.conv
         padding = canonicalize_padding(conv.padding, 2)
         padding = [(0, 0), (0, 0)] if padding == "VALID" else padding
         if (
-            not isinstance(padding, str)
+            platform.current().windowed_stem
+            and not isinstance(padding, str)
             and all(s == 1 for s in np.atleast_1d(conv.strides))
             and all(d == 1 for d in np.atleast_1d(conv.kernel_dilation))
         ):
