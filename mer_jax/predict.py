@@ -93,7 +93,7 @@ class Predictor:
             raise ValueError(f"{source}: the apex ({apex}) must come after the onset ({onset}) within its "
                              f"{len(frames)} frames")
         clip, names = frames[onset:], names[onset:]
-        position = spot_apex(clip) if apex is None else apex - onset
+        position = spot_apex(clip, names) if apex is None else apex - onset
         stored, _ = materialize_frames(clip, position, self.variant, names=names)
         alphas = list(self.variant.alphas)
         x = data.model_input(stored, alphas, self.final.data.get("alpha", 8.0))
