@@ -20,7 +20,7 @@ import numpy as np
 
 from mer_jax import data, final_model
 from mer_jax.clips.layouts import FRAME_NUMBER
-from mer_jax.clips.materialize import StoredVariant, materialize_frames, spot_apex
+from mer_jax.clips.materialize import StoredVariant, materialize_frames, read_frame, spot_apex
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff")
 
@@ -45,13 +45,7 @@ def read_frames(source: str | Path) -> tuple[list[np.ndarray], list[str]]:
         paths = sorted((p for p in source.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES), key=_frame_order)
         if not paths:
             raise ValueError(f"{source}: no frame images ({', '.join(IMAGE_SUFFIXES)}) in this folder")
-        frames = []
-        for path in paths:
-            image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-            if image is None:
-                raise ValueError(f"{path}: not a readable image")
-            frames.append(cv2.cvtColor(image, cv2.COLOR_BGR2RGB))
-        return frames, [str(p) for p in paths]
+        return [read_frame(path) for path in paths], [str(p) for p in paths]
     if not source.is_file():
         raise FileNotFoundError(f"{source}: no such folder of frames or video file")
     capture = cv2.VideoCapture(str(source))
