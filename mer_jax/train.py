@@ -194,6 +194,7 @@ def train_folds(
     bar = tqdm(total=epochs, initial=start_epoch, desc=f"{num_folds} folds, {runner.strategy}", unit="epoch",
                disable=not progress)
     start = time.perf_counter()
+    train_seconds = earlier_seconds  # until the last epoch's training ends (what a checkpoint records)
     for epoch in range(start_epoch, epochs):
         metrics, logits = runner.run_epoch(epoch, learning_rate(config.train, epoch))
         test_logits = logits[:num_folds]
@@ -207,12 +208,12 @@ def train_folds(
             refresh=False,
         )
         bar.update(1)
+        train_seconds = earlier_seconds + time.perf_counter() - start
         if checkpointer is not None and ((epoch + 1) % config.train.checkpoint_every == 0 or epoch + 1 == epochs):
-            checkpointer.save(epoch + 1, runner.get_state(), history, earlier_seconds + time.perf_counter() - start)
+            checkpointer.save(epoch + 1, runner.get_state(), history, train_seconds)
         if on_epoch_end is not None:
             on_epoch_end(epoch)
     bar.close()
-    train_seconds = earlier_seconds + time.perf_counter() - start
     if checkpointer is not None:
         checkpointer.close()
     if test_logits is None:  # resumed a run that had already finished
