@@ -317,3 +317,43 @@ def test_model_off_cpu_uses_the_plain_composition_with_the_cpu_values(backend):
     scale = max(float(np.abs(leaf).max()) for leaf in jax.tree.leaves(cpu_grads))  # conv biases before BatchNorm: ~0
     for g, e in zip(jax.tree.leaves(grads), jax.tree.leaves(cpu_grads)):
         np.testing.assert_allclose(g, e, rtol=1e-4, atol=1e-5 * scale)
+
+
+# Where each searched or attention model applies the attention unit (Xia et al., TIP 2020, sec. IV-C-3,
+# V-C-4), written here independently of mer_jax.models.rcn.MODULES.
+ATTENTION = {"rcn_a": "output", "rcn_c": "stem", "rcn_f": "initial_state", "rcn_p": "parallel"}
+WIDE = {"rcn_w", "rcn_c", "rcn_f", "rcn_p"}
+SHORTCUT = {"rcn_s", "rcn_c", "rcn_f", "rcn_p"}
+
+
+def forward_by_hand(model, name, x):
+    """The eval-mode forward pass of an RCN composed from its layers, module by module."""
+    code = model.variant == "xia2020_code"
+    stem = model.stem(x, train=False, rngs=None)
+    place = ATTENTION.get(name)
+    attention = layers.attention_map(stem, model.classifier.kernel[...], per_class_minmax=code) if place else None
+    if place == "stem":
+        stem = layers.apply_attention(stem, attention)
+    if place == "initial_state":
+        h = model.rconv(stem, train=False, initial_state_transform=lambda h0: layers.apply_attention(h0, attention))
+    else:
+        h = model.rconv(stem, train=False)
+    if place == "parallel":
+        h = h + layers.apply_attention(stem, attention)
+    h = layers.max_pool(h, (2, 2))
+    if place == "output" and not code:
+        h = layers.apply_attention(h, attention)  # paper: on the pooled recurrent features
+    h = layers.adaptive_avg_pool(h, model.pool_size)
+    if place == "output" and code:
+        h = layers.apply_attention(h, attention)  # released code: after the adaptive pooling
+    return model.classifier(h.reshape(h.shape[0], -1))
+
+
+@pytest.mark.parametrize("variant", ["paper", "xia2020_code"])
+@pytest.mark.parametrize("name", RCN_NAMES)
+def test_every_rcn_is_its_modules_composed_by_hand(name, variant):
+    model = make(name, variant=variant, steps=2 if variant == "xia2020_code" else 3)
+    assert model.stem.wide == (name in WIDE)
+    assert (model.rconv.connection == "shortcut") == (name in SHORTCUT)
+    x = jax.random.normal(jax.random.PRNGKey(1), (3, 60, 60, 3))
+    np.testing.assert_allclose(model(x, train=False), forward_by_hand(model, name, x), rtol=1e-5, atol=1e-6)
