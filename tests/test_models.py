@@ -355,5 +355,50 @@ def test_every_rcn_is_its_modules_composed_by_hand(name, variant):
     model = make(name, variant=variant, steps=2 if variant == "xia2020_code" else 3)
     assert model.stem.wide == (name in WIDE)
     assert (model.rconv.connection == "shortcut") == (name in SHORTCUT)
+    randomize_batch_norms(model, seed=len(name))
     x = jax.random.normal(jax.random.PRNGKey(1), (3, 60, 60, 3))
     np.testing.assert_allclose(model(x, train=False), forward_by_hand(model, name, x), rtol=1e-5, atol=1e-6)
+
+
+# Pool1 .. Pool4 of Xia et al., TMM 2019, Table I, written here independently of mer_jax.models.strcn.POOLS.
+TABLE_I_POOLS = {"strcn_a": ((4, 1), (4, 1), (4, 4), (2, 2)), "strcn_g": ((4, 4), (4, 4), (4, 4), (2, 2))}
+
+
+def randomize_batch_norms(model, seed):
+    """Running statistics, scales and offsets drawn at random, so that a norm used in the wrong place shows."""
+    rng = np.random.default_rng(seed)
+    for _, node in nnx.iter_graph(model):
+        if isinstance(node, nnx.BatchNorm):
+            shape = node.mean.shape
+            node.mean[...] = jnp.asarray(rng.normal(0, 0.5, shape), jnp.float32)
+            node.var[...] = jnp.asarray(rng.uniform(0.5, 2.0, shape), jnp.float32)
+            node.scale[...] = jnp.asarray(rng.uniform(0.5, 1.5, shape), jnp.float32)
+            node.bias[...] = jnp.asarray(rng.normal(0, 0.5, shape), jnp.float32)
+
+
+def strcn_by_hand(model, name, x):
+    """The eval-mode STRCN forward pass from its layers: Table I with eq. 6-7 in every RCL."""
+
+    def g(z, norm):
+        return jax.nn.relu(norm(z, use_running_average=True))
+
+    pools = TABLE_I_POOLS[name]
+    h = layers.max_pool(g(model.conv1.conv(x), model.conv1.norm), pools[0])  # Conv1 5x5, Pool1
+    for index, rcl in enumerate(model.rcls):  # RCL2 .. RCL5
+        u = rcl.feedforward(h)  # eq. 6: the 1x1 feed-forward input, the same at every step
+        state = g(u, rcl.feedforward_norm)
+        for norm in rcl.recurrent_norms:  # eq. 7: one shared 3x3 W_r, a BatchNorm per step
+            state = g(u + rcl.recurrent(state), norm)
+        h = layers.max_pool(state, pools[index + 1]) if index + 1 < len(pools) else state
+    return model.classifier(h.mean(axis=(1, 2)))  # Pool5 (global average) and eq. 8's linear classifier
+
+
+@pytest.mark.parametrize("num_rcls", [4, 2])
+@pytest.mark.parametrize("name, shape", [("strcn_a", (260, 20, 3)), ("strcn_g", (136, 136, 2))])
+def test_every_strcn_is_table_one_composed_by_hand(name, shape, num_rcls):
+    model = make(name, features=8, shape=shape, classes=4, num_rcls=num_rcls)
+    assert len(model.rcls) == num_rcls
+    assert all(len(rcl.recurrent_norms) == 3 and rcl.connection == "feedforward" for rcl in model.rcls)
+    randomize_batch_norms(model, seed=num_rcls)
+    x = jax.random.normal(jax.random.PRNGKey(3), (2, *shape))
+    np.testing.assert_allclose(model(x, train=False), strcn_by_hand(model, name, x), rtol=1e-5, atol=1e-5)
