@@ -62,7 +62,7 @@ def test_mask_size_does_not_depend_on_ties():
     np.testing.assert_array_equal(np.flatnonzero(mask), [0, 1, 2, 3, 4, 19])
 
 
-def test_per_fold_heat_maps_come_from_the_given_clips_only():
+def test_heat_map_adds_over_clip_sets_and_each_sets_mask_stays_in_its_moving_region():
     rng = np.random.default_rng(2)
     fold_a = [region_clip(rng, slice(0, 5), slice(0, 12)) for _ in range(3)]  # brows move
     fold_b = [region_clip(rng, slice(11, 16), slice(0, 12)) for _ in range(3)]  # mouth moves

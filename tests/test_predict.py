@@ -33,7 +33,10 @@ def synthetic_run(tmp_path_factory):
 def test_the_final_fold_is_saved_and_left_out_of_the_report(synthetic_run):
     config, workdir, report = synthetic_run
     assert report["num_folds"] == 6  # the 6 held-out subjects, not the final fold
-    assert len(report["predictions"]) == 48  # every clip once
+    dataset = data.load(config.data)
+    held_out = sorted(record["sample_id"] for record in report["predictions"])
+    assert held_out == sorted(dataset.sample_id.tolist())  # every clip once, by the fold of its own subject
+    assert all(report["fold_names"][r["fold"]] == r["subject"] for r in report["predictions"])
     assert final_model.FOLD_NAME not in json.dumps(report)
     loaded = final_model.load(workdir)
     assert loaded.class_names == ("negative", "positive", "surprise")

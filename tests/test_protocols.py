@@ -8,8 +8,6 @@ def _assert_partition(folds: Folds, num_samples: int):
     assert folds.test_masks.shape == (folds.num_folds, num_samples)
     assert folds.test_masks.dtype == np.bool_
     np.testing.assert_array_equal(folds.test_masks.sum(axis=0), np.ones(num_samples))
-    assert not np.any(folds.test_masks & folds.train_masks)
-    assert np.all(folds.test_masks | folds.train_masks)
     assert np.all(folds.test_masks.any(axis=1)), "a fold holds nothing out"
     assert len(folds.names) == folds.num_folds
 
