@@ -278,33 +278,31 @@ def test_a_gpu_tuning_takes_no_cpu_path_and_trains_as_the_cpu_tuning(monkeypatch
     np.testing.assert_allclose(results["gpu"].history["train_loss"], results["cpu"].history["train_loss"], rtol=1e-4)
 
 
-@pytest.fixture(scope="module")
-def quickstart_runs(tmp_path_factory):
-    """The README's quick start, with true and with shuffled training labels."""
-    runs = {}
-    for shuffle in (False, True):
-        config = sibling_config(str(REPO / "configs" / "quickstart.py"), "quickstart")
-        config.data.shuffle_labels = shuffle
-        workdir = tmp_path_factory.mktemp(f"quickstart_shuffled_{shuffle}")
-        runs[shuffle] = (train_and_evaluate(config, workdir, progress=False), workdir)
-    return runs
+def quickstart(**train):
+    config = sibling_config(str(REPO / "configs" / "quickstart.py"), "quickstart")
+    config.train.update(train)
+    return config
 
 
-def test_quickstart_learns_the_synthetic_data(quickstart_runs):
-    report, workdir = quickstart_runs[False]
-    assert report["uf1"] >= 0.8, report["uf1"]
+def test_a_run_writes_its_report_plots_and_checkpoints(tmp_path):
+    """The README's quick start cut to 2 epochs: everything a run leaves in its workdir."""
+    report = train_and_evaluate(quickstart(epochs=2), tmp_path, progress=False)
     assert report["num_folds"] == 18 and len(report["predictions"]) == 216
-    on_disk = json.loads((workdir / "report.json").read_text())
+    on_disk = json.loads((tmp_path / "report.json").read_text())
+    assert on_disk["uf1"] == pytest.approx(report["uf1"])
     for key in ("accuracy", "f1", "uar", "uf1", "per_dataset", "per_fold", "confusion_matrix", "predictions",
                 "strategy", "num_folds", "train_seconds"):
         assert key in on_disk
     assert set(on_disk["per_dataset"]) == {"casme2", "samm", "smic"}
+    assert len(on_disk["per_fold"]) == 18
     for name in ("results.md", "confusion_matrix.png", "fold_curves.png", "config.json"):
-        assert (workdir / name).stat().st_size > 0
-    assert any((workdir / "checkpoints").iterdir())
+        assert (tmp_path / name).stat().st_size > 0
+    assert any((tmp_path / "checkpoints").iterdir())
 
 
-def test_quickstart_with_shuffled_labels_stays_near_chance(quickstart_runs):
-    report, _ = quickstart_runs[True]
-    assert report["uf1"] < 0.5, report["uf1"]
-    assert report["uar"] < 0.5, report["uar"]
+@pytest.mark.slow
+def test_the_quickstart_reaches_the_readmes_uf1(tmp_path):
+    """The README's figure, on the data its values were chosen on (seed 0): a regression check, not a
+    measure of learning (tests/test_controls.py is that, on other data)."""
+    report = train_and_evaluate(quickstart(), tmp_path, progress=False)
+    assert report["uf1"] >= 0.8, report["uf1"]  # measured 0.82
