@@ -3,13 +3,15 @@
     python benchmarks/controls.py --seeds 1 2 3 4 5 6 7 8 9 10
 
 For each seed: the config as it is (the expression present), with the expression motion
-removed, and with the training labels permuted; then per condition the minimum, mean and
-maximum. tests/test_controls.py sets its thresholds from these (docs/testing.md).
+removed, and with the training labels permuted; then per condition the minimum, mean,
+maximum and standard deviation, and the range of the means over any three seeds (the
+controls are tested by such a mean). tests/test_controls.py sets its thresholds from these (docs/testing.md).
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import tempfile
 from pathlib import Path
 
@@ -52,7 +54,11 @@ def main() -> None:
             scores[condition].append(value)
         print(f"seed {seed}: " + ", ".join(f"{c} {v:.3f}" for c, v in row.items()), flush=True)
     for condition, values in scores.items():
-        print(f"{condition}: min {min(values):.3f} mean {np.mean(values):.3f} max {max(values):.3f}")
+        means = [np.mean(three) for three in itertools.combinations(values, 3)] or [np.nan]
+        print(
+            f"{condition}: min {min(values):.3f} mean {np.mean(values):.3f} max {max(values):.3f} "
+            f"sd {np.std(values, ddof=1):.3f}; means over three seeds {min(means):.3f} to {max(means):.3f}"
+        )
 
 
 if __name__ == "__main__":

@@ -1,38 +1,45 @@
 """The learning check and its negative controls: the pipeline learns an expression it is shown and nothing else.
 
-configs/controls.py (the quick start's training on a smaller synthetic set, with a data seed
-the quick start's values were not chosen on) is trained three times on the same clips: as it
-is, with the expression motion removed (head drift and noise stay), and with the training
-labels permuted. Thresholds come from `python benchmarks/controls.py --seeds 1 2 ... 10`
-(docs/testing.md): the learned run's lowest UF1 over those seeds less a margin, the
-controls' highest plus one. A pipeline that learns from anything but the expression (a leak
-of the held-out labels, a cue in the drift or the noise) lifts the controls; one that
-stopped learning drops the first.
+configs/controls.py (the quick start's training on a smaller synthetic set, with data seeds
+the quick start's values were not chosen on) is trained as it is (seed 1), with the
+expression motion removed (head drift and noise stay; seeds 1-3) and with the training
+labels permuted (seeds 1-3). Thresholds come from `python benchmarks/controls.py --seeds 1 2
+... 10` (docs/testing.md): the learned run's lowest UF1 over those seeds less 0.1, the
+controls' highest mean over three seeds plus about 0.07. A pipeline that learns from
+something other than the expression (a cue in the drift or the noise that follows the
+label, held-out clips scored against labels the model was trained on) lifts a control;
+one that stopped learning fails the first test. Leakage of held-out clips into training
+is tested directly in tests/test_train.py.
 """
 
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root, for `benchmarks`
 
 from benchmarks.controls import CONDITIONS, control_uf1  # noqa: E402
 
-SEED = 1  # configs/controls.py's own
-LEARNED_AT_LEAST = 0.55  # seeds 1-10: 0.65-0.83
-CHANCE_AT_MOST = {"expression removed": 0.52, "labels shuffled": 0.45}  # seeds 1-10: up to 0.44 and 0.33
+LEARNED_SEED = 1  # configs/controls.py's own data seed
+CONTROL_SEEDS = (1, 2, 3)  # a control's UF1 on 108 clips moves by +-0.08 with the seed: its mean over three is tested
+LEARNED_AT_LEAST = 0.55  # seeds 1-10: 0.65-0.87
+CONTROL_MEAN_AT_MOST = 0.48  # means over any three of seeds 1-10: at most 0.40 (removed) and 0.42 (shuffled)
 
 
 @pytest.fixture(scope="module")
 def uf1():
-    return {condition: control_uf1(SEED, condition) for condition in CONDITIONS}
+    runs = {"expression": [control_uf1(LEARNED_SEED, "expression")]}
+    for condition in CONDITIONS[1:]:
+        runs[condition] = [control_uf1(seed, condition) for seed in CONTROL_SEEDS]
+    return runs
 
 
 def test_the_expression_is_learned(uf1):
-    assert uf1["expression"] >= LEARNED_AT_LEAST, uf1
+    assert uf1["expression"][0] >= LEARNED_AT_LEAST, uf1
 
 
-@pytest.mark.parametrize("condition", sorted(CHANCE_AT_MOST))
+@pytest.mark.parametrize("condition", CONDITIONS[1:])
 def test_without_the_expression_or_with_shuffled_labels_nothing_is_learned(uf1, condition):
-    assert uf1[condition] <= CHANCE_AT_MOST[condition], uf1
+    assert np.mean(uf1[condition]) <= CONTROL_MEAN_AT_MOST, uf1
