@@ -10,9 +10,10 @@ The files are read as the datasets ship them (docs/design.md, Data):
   - SMIC: ``HS/s1/micro/{negative,positive,surprise}/s1_ne_01/*.bmp``, no sheet, no apex.
 
 Errors follow docs/design.md, Conventions: a missing file raises FileNotFoundError
-saying what belongs there; a row or clip that cannot be read is skipped and
-reported in the returned ``problems`` list, naming the file and row, never
-dropped silently.
+saying what belongs there; a row or clip that cannot be read, or that repeats
+an earlier one's subject and clip, is skipped and reported in the returned
+``problems`` list, naming the file and row, never dropped silently
+(docs/data.md, Faults and what a build does with them).
 """
 
 from __future__ import annotations
@@ -85,6 +86,12 @@ _SAMM = _SheetFormat("samm", f"the SAMM coding sheet {SAMM_SHEET}", "", 3)
 _COLUMNS = (
     "subject", "filename", "onsetframe", "apexframe", "offsetframe", "actionunits", "estimatedemotion"
 )
+# Columns a sheet may lack, and what is done instead: every row reads as if the cell were blank.
+_OPTIONAL_COLUMNS = {
+    "apexframe": "every apex is spotted (Xia et al., TMM 2019, eq. 5), as for a '/' cell",
+    "offsetframe": "every clip ends at the last frame in its folder",
+    "actionunits": "action units are left empty",
+}
 
 
 class _RowError(ValueError):
@@ -104,6 +111,8 @@ def _frame(value: object, header: str, optional: bool) -> int | None:
     text = _text(value)
     if optional and text in _NOT_ANNOTATED:
         return None
+    if not text:
+        raise _RowError(f"{header} is blank")
     if not (text.isascii() and text.isdigit()):
         raise _RowError(f"{header} {value!r} is not a frame number")
     return int(text)
@@ -128,26 +137,38 @@ def _load_rows(path: Path, description: str) -> list[tuple]:
     return list(workbook.worksheets[0].iter_rows(values_only=True))
 
 
-def _header_columns(header: Sequence[object], path: Path) -> dict[str, tuple[int, str]]:
-    """Required column key -> (index, header text); blank header cells are ignored."""
+def _header_columns(header: Sequence[object], path: Path) -> tuple[dict[str, tuple[int, str]], list[str]]:
+    """(column key -> (index, header text), problems): optional columns missing are left out and
+    reported; blank header cells are ignored.
+
+    Raises:
+      ValueError: a required column is missing, naming it and the header found.
+    """
     found = {}
     for index, value in enumerate(header):
         text = _text(value)
         if text:
             found.setdefault(re.sub(r"\s+", "", text).lower(), (index, text))
-    missing = [key for key in _COLUMNS if key not in found]
+    missing = [key for key in _COLUMNS if key not in found and key not in _OPTIONAL_COLUMNS]
     if missing:
         raise ValueError(
             f"{path}: header row lacks column(s) {', '.join(missing)} "
             f"(matched ignoring case and spaces); found {[_text(v) for v in header if _text(v)]}"
         )
-    return {key: found[key] for key in _COLUMNS}
+    problems = [
+        f"{path.name}: header row lacks column {key} (matched ignoring case and spaces); {repair}"
+        for key, repair in _OPTIONAL_COLUMNS.items()
+        if key not in found
+    ]
+    return {key: found[key] for key in _COLUMNS if key in found}, problems
 
 
 def _parse_row(
     row: Sequence[object], columns: dict[str, tuple[int, str]], sheet: _SheetFormat, source: str
 ) -> ClipAnnotation:
     def cell(key: str) -> tuple[object, str]:
+        if key not in columns:  # an optional column the sheet lacks: read as blank
+            return None, key
         index, header = columns[key]
         return row[index], header
 
@@ -180,8 +201,8 @@ def _read_sheet(path: str | os.PathLike, sheet: _SheetFormat) -> tuple[list[Clip
     )
     if header_index is None:
         raise ValueError(f"{path}: no header row with a 'Subject' cell ({sheet.description})")
-    columns = _header_columns(rows[header_index], path)
-    annotations, problems = [], []
+    columns, problems = _header_columns(rows[header_index], path)
+    annotations = []
     for index in range(header_index + 1, len(rows)):
         row = rows[index]
         if all(_text(value) == "" for value in row):
@@ -191,7 +212,29 @@ def _read_sheet(path: str | os.PathLike, sheet: _SheetFormat) -> tuple[list[Clip
             annotations.append(_parse_row(row, columns, sheet, source))
         except _RowError as error:
             problems.append(f"{source}: {error}; row skipped")
-    return annotations, problems
+    return _first_of_each(annotations, problems)
+
+
+def _first_of_each(
+    annotations: list[ClipAnnotation], problems: list[str]
+) -> tuple[list[ClipAnnotation], list[str]]:
+    """The first annotation of each subject and clip; every later one is dropped and named in ``problems``.
+
+    Rows repeat when sheets are merged by hand; two examples of one clip would
+    also stop TFDS (one key per example).
+    """
+    first: dict[tuple[str, str], ClipAnnotation] = {}
+    problems = list(problems)
+    for annotation in annotations:
+        kept = first.setdefault((annotation.subject, annotation.clip), annotation)
+        if kept is not annotation:
+            same = dataclasses.replace(annotation, source="") == dataclasses.replace(kept, source="")
+            problems.append(
+                f"{annotation.source}: {annotation.subject} {annotation.clip} again "
+                f"({'the same as' if same else 'differing from'} {kept.source}, which is kept); "
+                f"{'clip' if annotation.dataset == 'smic' else 'row'} skipped"
+            )
+    return list(first.values()), problems
 
 
 def read_casme2_sheet(path: str | os.PathLike) -> tuple[list[ClipAnnotation], list[str]]:
@@ -200,8 +243,12 @@ def read_casme2_sheet(path: str | os.PathLike) -> tuple[list[ClipAnnotation], li
     The header row is the first with a cell 'Subject' (row 1 as shipped); columns
     are found by header name (blank header cells tolerated); Subject 1 or
     '01' becomes 'sub01'; apex '/' becomes None. Rows that cannot be read (a
-    non-numeric onset, an empty filename, an unknown emotion, ...) are skipped
-    and described in ``problems`` with file and row number.
+    blank or non-numeric onset, an empty filename, an unknown emotion, ...)
+    are skipped and described in ``problems`` with file and row number; so is
+    a row repeating an earlier row's subject and clip (the first is kept).
+    Without an ApexFrame, OffsetFrame or Action Units column every row reads
+    as if that cell were blank, and ``problems`` says so; without another
+    column the sheet cannot be read (ValueError naming it).
     """
     return _read_sheet(path, _CASME2)
 
@@ -255,7 +302,9 @@ def scan_smic(root: str | os.PathLike) -> tuple[list[ClipAnnotation], list[str]]
     first and last frame numbers in the clip folder (numbers at the end of the
     file names, compared numerically); SMIC has no apex (None) and no action
     units (''). The emotion is the class folder name. Clip folders without
-    frames and unknown class folders are skipped and reported in ``problems``.
+    frames and unknown class folders are skipped and reported in ``problems``;
+    so is a clip folder of a subject's that another class folder already
+    holds (the first, in class order, is kept).
     """
     root = Path(root)
     hs = root / "HS"
@@ -279,7 +328,7 @@ def scan_smic(root: str | os.PathLike) -> tuple[list[ClipAnnotation], list[str]]
                     annotations.append(_scan_clip(clip_dir, subject_dir.name, class_dir.name, root))
                 except _RowError as error:
                     problems.append(str(error))
-    return annotations, problems
+    return _first_of_each(annotations, problems)
 
 
 def megc2019_members(annotations: Iterable[ClipAnnotation]) -> list[ClipAnnotation]:

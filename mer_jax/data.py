@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -146,6 +147,8 @@ def load(config: Any) -> Dataset:
 
 
 LABELS = ("megc2019", "strcn4", "emotion")
+# A build's version folder; TFDS writes into incomplete.XXXXXX_1.0.0 beside it until done.
+_VERSION = re.compile(r"\d+\.\d+\.\d+")
 
 
 def built_dir(name: str, data_dir: str | os.PathLike = "") -> Path:
@@ -153,8 +156,11 @@ def built_dir(name: str, data_dir: str | os.PathLike = "") -> Path:
     dataset, _, variant = name.partition("/")
     root = Path(data_dir or DEFAULT_DATA_DIR).expanduser()
     versions = sorted(
-        (p for p in (root / dataset / variant).glob("*") if (p / "dataset_info.json").is_file()),
-        key=lambda p: tuple(int(part) for part in p.name.split(".") if part.isdigit()),
+        (
+            p for p in (root / dataset / variant).glob("*")
+            if _VERSION.fullmatch(p.name) and (p / "dataset_info.json").is_file()
+        ),
+        key=lambda p: tuple(int(part) for part in p.name.split(".")),
     )
     if not versions:
         raise FileNotFoundError(
@@ -187,6 +193,30 @@ def model_input(stored: np.ndarray, alphas: list[float], alpha: float) -> np.nda
     return x.astype(np.float32) / 255.0 if x.dtype == np.uint8 else x.astype(np.float32)
 
 
+def _finite(x: np.ndarray, sample_id: str, name: str, folder: Path) -> np.ndarray:
+    """``x``, unless it holds NaN or inf: then a ValueError naming the data set and the example."""
+    bad = x.size - int(np.isfinite(x).sum())
+    if bad:
+        raise ValueError(
+            f"{name} under {folder}: example {sample_id} holds {bad} non-finite values (NaN or inf) of {x.size}; "
+            "the build is damaged: build it again into an empty --data_dir"
+        )
+    return x
+
+
+def _check_classes_found(names: tuple[str, ...], label: list[int], left_out: list[str], name: str, folder: Path):
+    """ValueError naming the classes of config.data.classes that no example has: the config does not match the
+    data set's labels (a misspelt emotion, another data set's label set)."""
+    found = set(label)
+    missing = [class_name for index, class_name in enumerate(names) if index not in found]
+    if missing:
+        first = f"; the first example left out is {left_out[0]}" if left_out else ""
+        raise ValueError(
+            f"{name} under {folder} has no example of class(es) {missing} of config.data.classes {names}: "
+            f"the classes do not match the data set's labels{first}"
+        )
+
+
 def build_metadata(name: str, data_dir: str | os.PathLike = "") -> dict[str, Any]:
     """What ``mer-jax build`` recorded of the build ``name``: its stored variant, skipped clips, ..."""
     import tensorflow_datasets as tfds
@@ -212,7 +242,9 @@ def load_built(
 
     Raises:
       FileNotFoundError: nothing built under that name.
-      ValueError: an unknown label map or alpha.
+      ValueError: an unknown label map or alpha; an example whose inputs are
+        not all finite (the first is named); a class in ``classes`` that no
+        example has (the first example left out is named).
     """
     import tensorflow_datasets as tfds  # a core dependency; imported here to keep `import mer_jax.data` light
 
@@ -227,15 +259,18 @@ def load_built(
     xs, label, subject, dataset, sample_id, left_out = [], [], [], [], [], []
     for index in range(len(source)):
         record = source[index]
+        sample = record["sample_id"].decode()
         text = _label(record, labels, names, features)
         if text not in names:
-            left_out.append(f"{record['sample_id'].decode()} ({text})")
+            left_out.append(f"{sample} ({text})")
             continue
-        xs.append(model_input(record["x"], alphas, alpha))
+        xs.append(_finite(model_input(record["x"], alphas, alpha), sample, name, folder))
         label.append(names.index(text))
         subject.append(record["subject"].decode())
         dataset.append(record["dataset"].decode())
-        sample_id.append(record["sample_id"].decode())
+        sample_id.append(sample)
+    if labels == "emotion" and xs:
+        _check_classes_found(names, label, left_out, name, folder)
     if left_out:
         logging.warning(
             "%s: %d clips have no class among %s (labels=%s) and are left out: %s",

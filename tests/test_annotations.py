@@ -97,9 +97,49 @@ def test_casme2_columns_found_by_name_not_position(tmp_path):
 
 def test_casme2_missing_column(tmp_path):
     rows = _casme2_rows()
-    rows[0] = [None if h == "ApexFrame" else h for h in rows[0]]
-    with pytest.raises(ValueError, match="apexframe"):
+    rows[0] = [None if h == "OnsetFrame" else h for h in rows[0]]
+    with pytest.raises(ValueError, match=f"{CASME2_SHEET}: header row lacks column.s. onsetframe"):
         read_casme2_sheet(_write_xlsx(tmp_path / CASME2_SHEET, rows))
+
+
+def test_casme2_missing_optional_column_reads_as_blank(tmp_path):
+    rows = _casme2_rows()
+    rows[0] = [None if h in ("ApexFrame", "Action Units") else h for h in rows[0]]
+    expected, expected_problems = read_casme2_sheet(_write_xlsx(tmp_path / CASME2_SHEET, _casme2_rows()))
+    got, problems = read_casme2_sheet(_write_xlsx(tmp_path / CASME2_SHEET, rows))
+    assert got == [dataclasses.replace(a, apex=None, action_units="") for a in expected]
+    assert problems[:2] == [
+        f"{CASME2_SHEET}: header row lacks column apexframe (matched ignoring case and spaces); "
+        "every apex is spotted (Xia et al., TMM 2019, eq. 5), as for a '/' cell",
+        f"{CASME2_SHEET}: header row lacks column actionunits (matched ignoring case and spaces); "
+        "action units are left empty",
+    ]
+    assert len(problems) == 2 + len(expected_problems)
+
+
+def test_repeated_rows_keep_the_first_and_name_the_others(tmp_path):
+    rows = _casme2_rows()
+    changed = rows[2][:3] + [22] + rows[2][4:]  # row 3's clip, another onset
+    rows += [rows[1], ["01", "EP02_01f", None, 46, 59, 86, None, "12", "happiness"], changed]  # rows 9, 10, 11
+    annotations, problems = read_casme2_sheet(_write_xlsx(tmp_path / CASME2_SHEET, rows))
+    assert [(a.subject, a.clip, a.source) for a in annotations] == [
+        ("sub01", "EP02_01f", f"{CASME2_SHEET} row 2"),
+        ("sub02", "EP03_02", f"{CASME2_SHEET} row 3"),
+        ("sub26", "EP16_04", f"{CASME2_SHEET} row 8"),
+    ]
+    assert problems[3:] == [
+        f"{CASME2_SHEET} row 9: sub01 EP02_01f again (the same as {CASME2_SHEET} row 2, which is kept); row skipped",
+        f"{CASME2_SHEET} row 10: sub01 EP02_01f again (the same as {CASME2_SHEET} row 2, which is kept); row skipped",
+        f"{CASME2_SHEET} row 11: sub02 EP03_02 again (differing from {CASME2_SHEET} row 3, which is kept); "
+        "row skipped",
+    ]
+
+
+def test_blank_onset_is_named(tmp_path):
+    rows = _casme2_rows()
+    rows[1][3] = None
+    _, problems = read_casme2_sheet(_write_xlsx(tmp_path / CASME2_SHEET, rows))
+    assert problems[0] == f"{CASME2_SHEET} row 2: OnsetFrame is blank; row skipped"
 
 
 def test_samm_sheet(tmp_path):
@@ -163,6 +203,7 @@ def test_scan_smic(tmp_path):
     (hs / "s2" / "micro" / "negative" / "s2_ne_03").mkdir(parents=True)  # no frames
     _write_frames(hs / "s2" / "micro" / "happy" / "s2_ha_01", [1])  # not a SMIC class
     (hs / "s3").mkdir()  # a subject without micro-expressions
+    _write_frames(hs / "s1" / "micro" / "surprise" / "s1_ne_01", [5, 6])  # s1_ne_01 again, in another class
 
     annotations, problems = scan_smic(tmp_path)
 
@@ -173,9 +214,13 @@ def test_scan_smic(tmp_path):
     ]
     assert annotations[0].source == "HS/s1/micro/negative/s1_ne_01"
     assert all(a.dataset == "smic" and a.action_units == "" for a in annotations)
-    assert len(problems) == 2
+    assert len(problems) == 3
     assert "HS/s2/micro/happy" in problems[0] and "'happy'" in problems[0]
     assert "HS/s2/micro/negative/s2_ne_03" in problems[1] and "no .bmp frames" in problems[1]
+    assert problems[2] == (
+        "HS/s1/micro/surprise/s1_ne_01: s1 s1_ne_01 again (differing from HS/s1/micro/negative/s1_ne_01, "
+        "which is kept); clip skipped"
+    )
 
 
 def test_scan_smic_missing_hs(tmp_path):

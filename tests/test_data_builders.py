@@ -197,9 +197,9 @@ def test_second_build_reuses_the_first(built):
 
 
 def test_missing_and_unreadable_frames_skip_the_clip_and_are_reported(tmp_path):
+    casme = [c for c in fake_composite()["clips"] if c["dataset"] == "casme2"]
     raw = tmp_path / "raw"
     shutil.copytree(RAW, raw)
-    casme = [c for c in fake_composite()["clips"] if c["dataset"] == "casme2"]
     missing, broken = casme[0], casme[1]
     folder = raw / "CASME2_RAW_selected" / missing["subject"] / missing["clip"]
     (folder / f"img{missing['onset'] + 1}.jpg").unlink()

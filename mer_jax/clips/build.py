@@ -56,8 +56,13 @@ def format_summary(builder: ClipDatasetBuilder) -> str:
         f"  apexes spotted (Xia et al., TMM 2019, eq. 5): {meta['apexes_spotted']}; frames without a face that kept "
         f"the previous landmarks: {meta['landmark_fallback_frames']}",
     ]
-    for key, title in (("clips_skipped", "skipped"), ("annotation_problems", "annotation problems")):
-        if meta.get(key):
-            lines.append(f"  {title} ({len(meta[key])}):")
-            lines += [f"    {message}" for message in meta[key]]
+    skipped, problems = meta.get("clips_skipped") or [], meta.get("annotation_problems") or []
+    if skipped:
+        by_fault = sorted((meta.get("clips_skipped_by_fault") or {}).items())
+        counts = ": " + ", ".join(f"{fault} {count}" for fault, count in by_fault) if by_fault else ""
+        lines.append(f"  clips skipped ({len(skipped)}{counts}):")
+        lines += [f"    {message}" for message in skipped]
+    if problems:
+        lines.append(f"  annotation problems ({len(problems)}):")
+        lines += [f"    {message}" for message in problems]
     return "\n".join(lines)

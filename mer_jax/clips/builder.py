@@ -13,11 +13,15 @@ whether it keeps only the MEGC2019 composite's clips; everything else is here:
   and the MEGC2019 3-class and STRCN 4-class labels.
 - One split, ``train``: protocols (LOSO, ...) cut folds at training time.
 - Clips are processed in worker processes, one per usable core. A clip that
-  cannot be built (missing or unreadable frames, no face in its first frame)
-  is skipped with a warning naming the file and counted; the build's summary
-  (clips written, skipped with reasons, annotation problems, landmark
+  cannot be built (missing, empty, truncated or unreadable frames, frames of
+  another size, no face in its first frame, ...) is skipped with a warning
+  naming the sheet row and the file, and counted by fault; the build's
+  summary (clips written, skipped with reasons, annotation problems, landmark
   fallbacks, spotted apexes) and the stored variant are kept in the dataset's
-  metadata (:func:`mer_jax.clips.build.format_summary` prints it).
+  metadata (:func:`mer_jax.clips.build.format_summary` prints it). docs/data.md,
+  Faults, lists every fault and what a build does with it.
+- A build killed part-way is started again by running it again: the
+  temporary folder it left is removed first (:meth:`ClipDatasetBuilder.download_and_prepare`).
 - Description and citation come from the builder folder's README.md and
   CITATIONS.bib, as for any builder ``tfds new`` lays out.
 - Stored as array_record, so training reads it without TensorFlow
@@ -26,15 +30,21 @@ whether it keeps only the MEGC2019 composite's clips; everything else is here:
 
 from __future__ import annotations
 
+import collections
 import concurrent.futures
+import contextlib
 import dataclasses
+import fcntl
 import math
 import multiprocessing
+import os
+import shutil
 from pathlib import Path
 
 import numpy as np
 import tensorflow_datasets as tfds
 from absl import logging
+from tensorflow_datasets.core import constants as tfds_constants
 
 from mer_jax import annotations, labels
 from mer_jax.clips import materialize as materialize_lib
@@ -159,14 +169,22 @@ class _Built:
     fallbacks: int
 
 
-def _build_clip(root: str, clip: annotations.ClipAnnotation, variant: StoredVariant) -> _Built | str:
-    """Builds one clip in a worker; a ClipError comes back as its message."""
+@dataclasses.dataclass(frozen=True)
+class _Skipped:
+    """A clip a build skips: its ClipError's ``fault`` and the message naming its sheet row and file."""
+
+    fault: str
+    message: str
+
+
+def _build_clip(root: str, clip: annotations.ClipAnnotation, variant: StoredVariant) -> _Built | _Skipped:
+    """Builds one clip in a worker; a ClipError comes back as its fault and message, naming the sheet row."""
     try:
         paths = LAYOUTS[clip.dataset].frame_paths(root, clip)
         apex, spotted = materialize_lib.find_apex(paths, clip.apex, clip.onset)
         x, fallbacks = materialize_lib.materialize(paths, apex, variant)
     except ClipError as error:
-        return f"{error}; clip skipped"
+        return _Skipped(error.fault, f"{clip.source}: {error}; clip skipped")
     return _Built(clip, x, clip.onset + apex, spotted, clip.onset + len(paths) - 1, fallbacks)
 
 
@@ -226,6 +244,25 @@ class ClipDatasetBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True
         # array_record by default: random access, read without TensorFlow.
         super().__init__(file_format=file_format or "array_record", **kwargs)
 
+    def download_and_prepare(self, **kwargs) -> None:
+        """TFDS's, after removing the temporary folders that a killed build of this config left behind.
+
+        TFDS writes into ``<config>/incomplete.XXXXXX_<version>/`` and renames
+        it when done; a build killed part-way leaves that folder, which TFDS
+        never removes. A lock on the config's folder, held for the whole
+        build and dropped by the system when its process dies (even by
+        SIGKILL), tells a dead build's folder from a running one's.
+        """
+        if self.data_path.exists():  # reused: nothing is written (the folder may be read-only)
+            super().download_and_prepare(**kwargs)
+            return
+        folder = Path(os.fspath(self.data_path.parent))
+        with exclusive_lock(folder):
+            _remove_leftovers(folder)
+            if self.data_path.exists():  # built by another process while this one waited
+                self.info.read_from_directory(self.data_path)
+            super().download_and_prepare(**kwargs)
+
     def _info(self) -> tfds.core.DatasetInfo:
         metadata = self.get_metadata()  # README.md and CITATIONS.bib beside the builder's module
         description = (metadata.description or self.DESCRIPTION).strip()
@@ -266,8 +303,8 @@ class ClipDatasetBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True
         dtype = self.info.features["x"].np_dtype
         built, skipped, fallbacks, spotted = [], [], 0, 0
         for result in build_clips(root, clips, config.variant):
-            if isinstance(result, str):
-                logging.warning("%s", result)
+            if isinstance(result, _Skipped):
+                logging.warning("%s", result.message)
                 skipped.append(result)
                 continue
             fallbacks += result.fallbacks
@@ -276,7 +313,9 @@ class ClipDatasetBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True
                 built.append(result)  # the mask needs every clip first
             else:
                 yield _key(result), _example(result, result.x, dtype)
-        if config.variant.kind == "appearance" and built:
+        if len(skipped) == len(clips):
+            raise ValueError(_nothing_built(self.name, root, clips, skipped, problems))
+        if config.variant.kind == "appearance":
             for result, matrices in zip(built, _appearance_matrices(built, config), strict=True):
                 yield _key(result), _example(result, matrices, dtype)
         written = len(clips) - len(skipped)
@@ -285,7 +324,8 @@ class ClipDatasetBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True
                 "raw_dir": str(root),
                 "clips_annotated": len(clips),
                 "clips_written": written,
-                "clips_skipped": skipped,
+                "clips_skipped": [s.message for s in skipped],
+                "clips_skipped_by_fault": dict(collections.Counter(s.fault for s in skipped)),
                 "annotation_problems": problems,
                 "landmark_fallback_frames": fallbacks,
                 "apexes_spotted": spotted,
@@ -293,6 +333,48 @@ class ClipDatasetBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True
                 "variant": config.variant.to_dict(),
             }
         )
+
+
+@contextlib.contextmanager
+def exclusive_lock(folder: Path):
+    """Holds an exclusive lock on ``folder/.build.lock`` (created with the folder), waiting for any other holder.
+
+    The system drops the lock when its holder dies, even by SIGKILL: whoever
+    holds it knows that temporary files in ``folder`` belong to no live build.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / ".build.lock", "a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            logging.warning("%s: another build is writing here; waiting for it to finish", folder)
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+
+
+def _remove_leftovers(folder: Path) -> None:
+    """Removes TFDS's temporary folders in ``folder``: called under its lock, so no live build owns them."""
+    for leftover in folder.glob(f"{tfds_constants.INCOMPLETE_PREFIX}*"):
+        logging.warning("removing %s, left by a build that did not finish", leftover)
+        if leftover.is_dir():
+            shutil.rmtree(leftover)
+        else:
+            leftover.unlink()
+
+
+def _nothing_built(
+    name: str, root: Path, clips: list[annotations.ClipAnnotation], skipped: list[_Skipped], problems: list[str]
+) -> str:
+    """Why a build found no clip to write, for the error that stops it."""
+    faults = collections.Counter(s.fault for s in skipped)
+    lines = [
+        f"{name}: no clip of {root} could be built ({len(clips)} annotated"
+        + "".join(f", {fault} {count}" for fault, count in sorted(faults.items()))
+        + f"; {len(problems)} annotation problems)",
+        *(s.message for s in skipped[:5]),
+        *problems[:5],
+    ]
+    return "\n  ".join(lines)
 
 
 def _key(built: _Built) -> str:

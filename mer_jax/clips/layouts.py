@@ -18,6 +18,7 @@ names the frames it writes.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -104,15 +105,17 @@ class DatasetLayout:
         return self.read(Path(manual_dir))
 
     def frame_paths(self, manual_dir: str | Path, clip: ClipAnnotation) -> list[Path]:
-        """The clip's frame files, onset..offset in order.
+        """The clip's frame files, onset..offset in order (extensions matched ignoring case).
 
         Raises:
           ClipError: the clip folder is missing, a frame in onset..offset is
-            missing (the first missing file is named), or the apex lies outside.
+            missing (the first missing file is named), or the apex lies outside;
+            the message names the folder, the builder adds the sheet row
+            (``clip.source``).
         """
         folder = self.clip_dir(manual_dir, clip.subject, clip.clip, clip.emotion)
         if not folder.is_dir():
-            raise ClipError(f"{clip.source}: clip folder {folder} does not exist")
+            raise ClipError(f"clip folder {folder} does not exist", fault="missing clip folder")
         numbered = {}
         for path in folder.iterdir():
             match = FRAME_NUMBER.search(path.stem)
@@ -120,15 +123,19 @@ class DatasetLayout:
                 numbered[int(match.group(1))] = path
         last = clip.offset if clip.offset is not None else max(numbered, default=clip.onset)
         if last < clip.onset:
-            raise ClipError(f"{clip.source}: offset frame {last} is before onset frame {clip.onset}")
-        missing = [n for n in range(clip.onset, last + 1) if n not in numbered]
+            raise ClipError(f"offset frame {last} is before onset frame {clip.onset}", fault="onset after offset")
+        # Counted, not listed: a mistyped offset (2060206 for 2060) must not build a list of millions.
+        missing = last - clip.onset + 1 - sum(clip.onset <= n <= last for n in numbered)
         if missing:
+            first = next(n for n in itertools.count(clip.onset) if n not in numbered)
             raise ClipError(
-                f"{clip.source}: {len(missing)} of frames {clip.onset}..{last} missing in {folder} "
-                f"(first missing: frame number {missing[0]})"
+                f"{missing} of frames {clip.onset}..{last} missing in {folder} (first missing: frame number {first})",
+                fault="missing frame",
             )
         if clip.apex is not None and not clip.onset <= clip.apex <= last:
-            raise ClipError(f"{clip.source}: apex frame {clip.apex} outside onset..offset {clip.onset}..{last}")
+            raise ClipError(
+                f"apex frame {clip.apex} outside onset..offset {clip.onset}..{last}", fault="apex outside clip"
+            )
         return [numbered[n] for n in range(clip.onset, last + 1)]
 
 

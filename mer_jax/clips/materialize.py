@@ -25,6 +25,8 @@ aligned faces (:func:`spot_apex`).
 from __future__ import annotations
 
 import dataclasses
+import struct
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -123,13 +125,71 @@ class StoredVariant:
 def read_frame(path: str | Path) -> np.ndarray:
     """An RGB uint8 frame (grayscale files come back as three equal channels).
 
+    The file is checked before it is decoded, because OpenCV decodes a
+    truncated JPEG into a half-grey image without an error: a JPEG must hold
+    its end-of-image marker (FF D9) after its last scan, and a BMP the pixel
+    rows its header declares. The format is told by the file's first bytes,
+    not its extension. Python reads the bytes and OpenCV decodes them from
+    memory, so paths with non-ASCII characters work on every system.
+
     Raises:
-      ClipError: naming the file, if it is missing or cannot be decoded.
+      ClipError: naming the file and its fault (``fault``: 'missing frame',
+        'empty frame', 'truncated frame', 'unreadable frame').
     """
-    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    try:
+        data = Path(path).read_bytes()
+    except OSError as error:
+        raise ClipError(f"{path}: not a readable image: {error.strerror}", fault="missing frame") from error
+    if not data:
+        raise ClipError(f"{path}: not a readable image: empty file (0 bytes)", fault="empty frame")
+    _check_complete(path, data)
+    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
     if image is None:
-        raise ClipError(f"{path}: not a readable image")
+        raise ClipError(f"{path}: not a readable image", fault="unreadable frame")
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+def _check_complete(path: str | Path, data: bytes) -> None:
+    """ClipError if ``data``, a JPEG or BMP file's bytes, stops short of what its format says it holds."""
+    if data.startswith(b"\xff\xd8") and not _jpeg_complete(data):
+        raise ClipError(
+            f"{path}: not a readable image: truncated JPEG ({len(data)} bytes, no end-of-image marker FF D9 "
+            "after its last scan)",
+            fault="truncated frame",
+        )
+    if data.startswith(b"BM") and len(data) < _bmp_size(data):
+        raise ClipError(
+            f"{path}: not a readable image: truncated BMP ({len(data)} bytes; its header declares "
+            f"{_bmp_size(data)})",
+            fault="truncated frame",
+        )
+
+
+def _jpeg_complete(data: bytes) -> bool:
+    """Whether the end-of-image marker follows the last start-of-scan marker.
+
+    Inside a scan's coded data an FF byte is followed only by 00 or a restart
+    marker (D0-D7), so a file cut anywhere in its last scan lacks FF D9 after
+    it; bytes a camera appends after the end of the image do not matter.
+    """
+    scan = data.rfind(b"\xff\xda")
+    return scan >= 0 and data.find(b"\xff\xd9", scan) >= 0
+
+
+def _bmp_size(data: bytes) -> int:
+    """The size a BMP file must have: the end of its pixel rows if uncompressed, else its header's size field."""
+    if len(data) < 34:
+        return 34  # shorter than its headers
+    declared, offset, header = struct.unpack_from("<I4xII", data, 2)
+    if header == 12:  # BITMAPCOREHEADER
+        width, height, bits = struct.unpack_from("<HHxxH", data, 18)
+        compression = 0
+    else:
+        width, height, _, bits, compression = struct.unpack_from("<iiHHI", data, 18)
+    if compression not in (0, 3, 6):  # run-length encoded: only the size field says
+        return declared
+    row_bytes = (abs(width) * bits + 31) // 32 * 4
+    return offset + row_bytes * abs(height)
 
 
 def spot_apex(frames: Sequence[np.ndarray] | np.ndarray, names: Sequence[str] | None = None) -> int:
@@ -143,9 +203,8 @@ def spot_apex(frames: Sequence[np.ndarray] | np.ndarray, names: Sequence[str] | 
     from the true one on average on raw frames (2% within 2 frames) and 1.4
     on the aligned faces (87% within 2 frames).
     """
-    checked = _check_frames(frames, 0)
-    names = [str(n) for n in names] if names is not None else [f"frame {t}" for t in range(len(checked))]
-    crops, _ = _crops(checked, names, None)
+    names = _frame_names(names, len(frames))
+    crops, _ = _crops(_check_frames(frames, 0, names), names, None)
     return apex_lib.spot_apex(np.stack([cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY) for crop in crops]))
 
 
@@ -156,30 +215,54 @@ def find_apex(paths: list[Path], apex_number: int | None, onset_number: int) -> 
     return spot_apex([read_frame(p) for p in paths], names=[str(p) for p in paths]), True
 
 
-def _check_frames(frames: Sequence[np.ndarray] | np.ndarray, apex: int) -> list[np.ndarray]:
-    """The frames as a list of RGB uint8 (H, W, 3) arrays; ClipError for anything else."""
+def _frame_names(names: Sequence[str] | None, count: int) -> list[str]:
+    """``names`` as strings (default "frame <t>"); ValueError unless there is one per frame."""
+    if names is None:
+        return [f"frame {t}" for t in range(count)]
+    if len(names) != count:
+        raise ValueError(f"{len(names)} names for {count} frames")
+    return [str(n) for n in names]
+
+
+def _check_frames(frames: Sequence[np.ndarray] | np.ndarray, apex: int, names: list[str]) -> list[np.ndarray]:
+    """The frames as a list of RGB uint8 (H, W, 3) arrays of one size; ClipError naming the frame otherwise."""
     if len(frames) < 2:
         raise ClipError(f"a clip needs at least 2 frames (onset and apex); got {len(frames)}")
     if not 0 <= apex < len(frames):
         raise ClipError(f"apex position {apex} outside the clip's {len(frames)} frames")
     checked: list[np.ndarray] = []
-    for t, frame in enumerate(frames):
+    for name, frame in zip(names, frames, strict=True):
         frame = np.asarray(frame)
         if frame.ndim == 2 and frame.dtype == np.uint8:
             frame = cv2.cvtColor(frame, cv2.COLOR_GRAY2RGB)
         if frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[-1] != 3:
-            raise ClipError(f"frame {t}: expected uint8 RGB (H, W, 3); got {frame.dtype} {frame.shape}")
-        if checked and frame.shape != checked[0].shape:
-            raise ClipError(f"frame {t}: size {frame.shape} differs from the first frame's {checked[0].shape}")
+            raise ClipError(f"{name}: expected uint8 RGB (H, W, 3); got {frame.dtype} {frame.shape}")
         checked.append(frame)
+    _check_sizes(checked, names)
     return checked
+
+
+def _check_sizes(frames: list[np.ndarray], names: list[str]) -> None:
+    """ClipError naming the first frame whose size differs from the clip's (the most common; the first on a tie)."""
+    sizes = [frame.shape[:2] for frame in frames]
+    common = Counter(sizes).most_common(1)[0][0]
+    for name, size in zip(names, sizes, strict=True):
+        if size != common:
+            reference = names[sizes.index(common)]
+            raise ClipError(
+                f"{name}: {size[1]} x {size[0]} pixels, unlike the clip's other frames read "
+                f"({reference}: {common[1]} x {common[0]})",
+                fault="frame size",
+            )
 
 
 def _crops(frames: list[np.ndarray], names: list[str], size: tuple[int, int] | None) -> tuple[np.ndarray, int]:
     """Aligned eq. 1 crops of ``frames`` and how many frames fell back to earlier landmarks."""
     try:
         crops, stats = faces.align_and_crop(frames, names=names, size=None if size is None else (size[1], size[0]))
-    except (faces.FaceNotFoundError, ValueError) as error:
+    except faces.FaceNotFoundError as error:
+        raise ClipError(str(error), fault="no face") from error
+    except ValueError as error:
         raise ClipError(str(error)) from error
     return crops, stats["landmark_fallbacks"]
 
@@ -239,10 +322,8 @@ def materialize_frames(
         image (the message names the frame); fewer than 2 frames, an apex
         outside them, frames that are not uint8 RGB of one size.
     """
-    frames = _check_frames(frames, apex)
-    names = [str(n) for n in names] if names is not None else [f"frame {t}" for t in range(len(frames))]
-    if len(names) != len(frames):
-        raise ValueError(f"{len(names)} names for {len(frames)} frames")
+    names = _frame_names(names, len(frames))
+    frames = _check_frames(frames, apex, names)
     if variant.kind == "flow" and not variant.alphas:
         crops, fallbacks = _crops([frames[0], frames[apex]], [names[0], names[apex]], None)
         field = flow.optical_flow(crops[0], crops[1], method=variant.method)
@@ -275,7 +356,10 @@ def materialize(paths: Sequence[str | Path], apex: int, variant: StoredVariant) 
       ClipError: unreadable frame (named), no face in the first frame, crop outside the image.
     """
     if not 0 <= apex < len(paths):
-        raise ClipError(f"{paths[0] if paths else 'clip'}: apex position {apex} outside its {len(paths)} frames")
+        raise ClipError(
+            f"{paths[0] if paths else 'clip'}: apex position {apex} outside its {len(paths)} frames",
+            fault="apex outside clip",
+        )
     used = used_positions(len(paths), apex, variant)
     frames = [read_frame(paths[t]) for t in used]
     return materialize_frames(frames, used.index(apex), variant, names=[str(paths[t]) for t in used])
