@@ -23,6 +23,7 @@ def get_config():
     config.train.momentum = 0.9  # sec. V-A
     config.train.weight_decay = 5e-4  # sec. V-A
     config.train.epochs = 500  # "maximum iteration number is set to 500" (sec. V-A), read as epochs
+    config.train.stop_loss = 0.5  # "the stopping criterion for SGD loss is set to 0.5" (sec. V-A), per fold
     config.train.batch_size = 64  # not given in the paper; the authors' released code uses 64
     config.train.loss = "cross_entropy"  # eq. 9 with all sample weights 1
     return config

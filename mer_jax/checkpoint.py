@@ -17,11 +17,12 @@ import orbax.checkpoint as ocp
 RESUMABLE_ACROSS = ("epochs", "checkpoint_every", "strategy", "fold_chunk", "steps_per_call", "concurrent_folds")
 
 
-def config_fingerprint(config: ml_collections.ConfigDict, fold_ids: np.ndarray) -> str:
-    """What must match for a checkpoint to be resumed: the config but the train keys of RESUMABLE_ACROSS."""
+def config_fingerprint(config: ml_collections.ConfigDict, folds: np.ndarray) -> str:
+    """What must match for a checkpoint to be resumed: the config but the train keys of RESUMABLE_ACROSS,
+    and `folds`, what numbers the folds' random keys (their ids and seeds)."""
     as_dict = config.to_dict()
     as_dict["train"] = {k: v for k, v in as_dict["train"].items() if k not in RESUMABLE_ACROSS}
-    return json.dumps({"config": as_dict, "folds": np.asarray(fold_ids).tolist()}, sort_keys=True, default=str)
+    return json.dumps({"config": as_dict, "folds": np.asarray(folds).tolist()}, sort_keys=True, default=str)
 
 
 def _fit_folds(saved: np.ndarray, fresh: np.ndarray) -> np.ndarray:

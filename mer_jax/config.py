@@ -56,7 +56,13 @@ def base_config(model: str = "rcn") -> ml_collections.ConfigDict:
     config.train.schedule = "constant"  # constant | exponential (x lr_decay after every epoch)
     config.train.lr_decay = 1.0
     config.train.loss = "cross_entropy"  # cross_entropy | balanced | focal
+    # A fold stops updating after the first epoch whose mean training loss is below this (0: never;
+    # Xia et al., TIP 2020, sec. V-A: 0.5). Training data only: no held-out subject is looked at.
+    config.train.stop_loss = 0.0
     config.train.seed = 0
+    # Seeds train.seed .. train.seed + num_seeds - 1 of every fold, in the same run; the report gives each
+    # seed's scores, their mean and spread and a bootstrap interval over subjects (mer_jax/seeds.py).
+    config.train.num_seeds = 1
     config.train.checkpoint_every = 5  # epochs
     # Also train one model on every subject (a fold with nothing held out) and save it with the
     # data's preprocessing settings in workdir/final_model, for `mer-jax predict` on new clips.

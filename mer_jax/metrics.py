@@ -47,8 +47,8 @@ def confusion_matrix(labels: ArrayLike, predictions: ArrayLike, num_classes: int
     return flat.reshape(num_classes, num_classes).astype(np.int64)
 
 
-def _metrics_from_confusion(matrix: np.ndarray) -> dict[str, float]:
-    """The five metrics of ``compute_metrics`` from a confusion matrix."""
+def metrics_from_confusion(matrix: np.ndarray) -> dict[str, float]:
+    """The five metrics of ``compute_metrics`` from a confusion matrix (counts, or weighted counts)."""
     total = int(matrix.sum())
     if total == 0:
         return {name: float("nan") for name in METRIC_NAMES}
@@ -100,7 +100,7 @@ def compute_metrics(labels: ArrayLike, predictions: ArrayLike, num_classes: int)
     """
     matrix = confusion_matrix(labels, predictions, num_classes)
     return {
-        **_metrics_from_confusion(matrix),
+        **metrics_from_confusion(matrix),
         "confusion_matrix": matrix.tolist(),
         "num_samples": int(matrix.sum()),
     }

@@ -20,6 +20,7 @@ from matplotlib.figure import Figure
 from numpy.typing import ArrayLike
 
 from mer_jax.metrics import METRIC_NAMES, summarize
+from mer_jax.seeds import INTERVALS, SUMMARIZED
 
 _METRIC_TITLES = {"accuracy": "Accuracy", "f1": "F1 (TMM 2019)", "macro_f1": "Macro F1", "uar": "UAR", "uf1": "UF1"}
 _CURVES_CAPTION = (
@@ -160,12 +161,14 @@ def _markdown(report: Mapping[str, Any]) -> str:
         "## Per fold",
         "",
         *_table(
-            ["Fold", "Held out", "Samples", *titles],
+            ["Fold", "Held out", "Samples", *titles, "Epochs trained"],
             [
-                [entry["fold"], entry["name"], entry["num_samples"], *(_fmt(entry[m]) for m in METRIC_NAMES)]
+                [entry["fold"], entry["name"], entry["num_samples"], *(_fmt(entry[m]) for m in METRIC_NAMES),
+                 entry.get("epochs_trained", "")]
                 for entry in report["per_fold"]
             ],
         ),
+        *_seed_section(report),
         "## Confusion matrix (rows: true class, columns: predicted class)",
         "",
         *_table(
@@ -174,6 +177,35 @@ def _markdown(report: Mapping[str, Any]) -> str:
         ),
     ]
     return "\n".join(lines)
+
+
+def _seed_section(report: Mapping[str, Any]) -> list[str]:
+    """results.md's scores over seeds (mer_jax/seeds.py), when the report has them."""
+    if "per_seed" not in report:
+        return []
+    names = SUMMARIZED
+    spread = [
+        f"{_fmt(report[f'{m}_mean'])} ± {_fmt(report[f'{m}_std'])}" if report[f"{m}_std"] is not None
+        else _fmt(report[f"{m}_mean"])
+        for m in names
+    ]
+    intervals = ", ".join(
+        f"{_METRIC_TITLES[m]} [{_fmt(report[f'{m}_ci95'][0])}, {_fmt(report[f'{m}_ci95'][1])}]" for m in INTERVALS
+    )
+    return [
+        "## Over seeds",
+        "",
+        f"{len(report['seeds'])} training seeds of every fold; the tables above are seed {report['seeds'][0]}'s.",
+        "",
+        *_table(
+            ["Seed", *(_METRIC_TITLES[m] for m in names)],
+            [[entry["seed"], *(_fmt(entry[m]) for m in names)] for entry in report["per_seed"]]
+            + [["mean ± std", *spread]],
+        ),
+        f"95% intervals of the mean over seeds, from {report['bootstrap']['resamples']} bootstrap draws of "
+        f"subjects: {intervals}.",
+        "",
+    ]
 
 
 def _save(figure: Figure, path: pathlib.Path) -> None:

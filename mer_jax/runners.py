@@ -79,6 +79,7 @@ class FoldRunner(abc.ABC):
         self.program = program
         self.tuning = tuning
         self.fold_chunk = fold_chunk
+        self.num_folds = inputs.num_folds
         self.groups, placements, self.shared = self._place(inputs.num_folds, list(devices or jax.devices()), x, labels)
         self.concurrency = min(tuning.concurrent_folds, len(self.groups))
         self._num_steps = [np.asarray(inputs.num_steps[group]) for group in self.groups]  # on the host
@@ -190,6 +191,14 @@ class FoldRunner(abc.ABC):
             "train_loss": (loss / num_steps).astype(np.float32),
             "train_accuracy": (correct / num_steps).astype(np.float32),
         }
+
+    def stop(self, folds: np.ndarray) -> None:
+        """The folds `folds` (indices into the fold axis) take no more steps: their states stay as they are."""
+        positions = np.arange(self.num_folds)
+        for index, group in enumerate(self.groups):  # a fold index (loop) or a slice of the fold axis (vmap)
+            num_steps = np.where(np.isin(positions[group], folds), 0, self._num_steps[index]).astype(np.int32)
+            self._num_steps[index] = num_steps
+            self.folds[index]["num_steps"] = jax.device_put(num_steps, self.folds[index]["num_steps"].sharding)
 
     def predict(self) -> np.ndarray:
         return self._stack(

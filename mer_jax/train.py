@@ -35,6 +35,7 @@ from mer_jax.parallel import FoldInputs, FoldProgram
 from mer_jax.platform import tuning_for
 from mer_jax.protocols import Folds
 from mer_jax.runners import RUNNERS
+from mer_jax.seeds import summarize_seeds
 
 SCHEDULES = ("constant", "exponential")
 
@@ -60,8 +61,13 @@ def make_optimizer(train_config: ml_collections.ConfigDict) -> optax.GradientTra
     )
 
 
-def fold_inputs(folds: Folds, fold_ids: np.ndarray, batch_size: int, seed: int, fold_multiple: int = 1) -> FoldInputs:
-    """Stacks the folds' masks and keys, padding the fold count to a multiple of `fold_multiple` with empty folds."""
+def fold_inputs(
+    folds: Folds, fold_ids: np.ndarray, batch_size: int, seed: int | np.ndarray, fold_multiple: int = 1
+) -> FoldInputs:
+    """Stacks the folds' masks and keys, padding the fold count to a multiple of `fold_multiple` with empty folds.
+
+    Fold f's key is fold_in(PRNGKey(seed_f), fold_ids[f]), with `seed` one for all folds or one per fold.
+    """
     train_masks = folds.train_masks
     num_train = train_masks.sum(axis=1)
     smallest = int(num_train.argmin())
@@ -79,15 +85,27 @@ def fold_inputs(folds: Folds, fold_ids: np.ndarray, batch_size: int, seed: int, 
         index = np.flatnonzero(mask)
         test_index[f, : len(index)] = index
         test_valid[f, : len(index)] = True
-    root = jax.random.PRNGKey(seed)
+    seeds = np.broadcast_to(np.asarray(seed), (num_folds,))
     padding_ids = np.arange(padded - num_folds) + int(np.max(fold_ids)) + 1  # keys of the empty folds
     ids = np.concatenate([np.asarray(fold_ids), padding_ids])
-    keys = np.stack([np.asarray(jax.random.fold_in(root, int(i))) for i in ids])
+    seeds = np.concatenate([seeds, np.full(padded - num_folds, seeds[0])])
+    keys = np.stack([np.asarray(jax.random.fold_in(jax.random.PRNGKey(int(s)), int(i))) for s, i in zip(seeds, ids)])
     train_mask = np.zeros((padded, num_samples), bool)
     train_mask[:num_folds] = train_masks
     num_steps = np.zeros(padded, np.int32)
     num_steps[:num_folds] = num_train // batch_size
     return FoldInputs(keys, train_mask, num_steps, test_index, test_valid)
+
+
+def stopping_epochs(train_loss: list | np.ndarray, stop_loss: float, epochs: int, num_folds: int) -> np.ndarray:
+    """(F,) the epochs each fold trains: through the first epoch whose mean training loss is below
+    `stop_loss` (Xia et al., TIP 2020, sec. V-A: 0.5), else all `epochs`.
+
+    `train_loss` is the (epochs so far, F) history, NaN where a fold took no step.
+    """
+    losses = np.asarray(train_loss, np.float64).reshape(-1, num_folds)
+    below = np.concatenate([losses < stop_loss, np.ones((1, num_folds), bool)])  # a last row: argmax never empty
+    return np.where(below[:-1].any(axis=0), below.argmax(axis=0) + 1, epochs)
 
 
 @dataclasses.dataclass
@@ -97,26 +115,33 @@ class TrainResult:
     test_logits: np.ndarray  # (F, T, C) last-epoch logits of the held-out samples
     test_index: np.ndarray  # (F, T)
     test_valid: np.ndarray  # (F, T)
-    history: dict[str, np.ndarray]  # name -> (epochs, F)
+    history: dict[str, np.ndarray]  # name -> (epochs, F), training metrics NaN after a fold stopped
+    epochs_trained: np.ndarray  # (F,) epochs each fold trained (train.stop_loss)
     strategy: str
     train_seconds: float
     compile_seconds: float
     state: Any  # host (numpy) state of every fold at the end: params, stats, opt with a leading fold axis
 
-    def first_folds(self, count: int) -> TrainResult:
-        """The result of the first `count` folds only."""
+    def fold_range(self, start: int, stop: int) -> TrainResult:
+        """The result of folds start..stop-1 only."""
         return dataclasses.replace(
             self,
-            test_logits=self.test_logits[:count],
-            test_index=self.test_index[:count],
-            test_valid=self.test_valid[:count],
-            history={name: values[:, :count] for name, values in self.history.items()},
-            state=jax.tree.map(lambda leaf: leaf[:count], self.state),
+            test_logits=self.test_logits[start:stop],
+            test_index=self.test_index[start:stop],
+            test_valid=self.test_valid[start:stop],
+            history={name: values[:, start:stop] for name, values in self.history.items()},
+            epochs_trained=self.epochs_trained[start:stop],
+            state=jax.tree.map(lambda leaf: leaf[start:stop], self.state),
         )
 
 
 def make_runner(
-    config: ml_collections.ConfigDict, dataset: Dataset, folds: Folds, fold_ids: np.ndarray, train_labels: np.ndarray
+    config: ml_collections.ConfigDict,
+    dataset: Dataset,
+    folds: Folds,
+    fold_ids: np.ndarray,
+    train_labels: np.ndarray,
+    fold_seeds: np.ndarray,
 ):
     """The fold program for `config` and the runner of the configured strategy, tuned for the devices' platform."""
     devices = jax.devices()
@@ -129,7 +154,7 @@ def make_runner(
     )
     runner_class = RUNNERS[tuning.strategy]
     inputs = fold_inputs(
-        folds, fold_ids, train.batch_size, train.seed, runner_class.fold_multiple(train.fold_chunk, len(devices))
+        folds, fold_ids, train.batch_size, fold_seeds, runner_class.fold_multiple(train.fold_chunk, len(devices))
     )
     program = FoldProgram(
         lambda rngs: create_model(
@@ -161,6 +186,7 @@ def train_folds(
     folds: Folds,
     *,
     fold_ids: np.ndarray | None = None,
+    fold_seeds: np.ndarray | None = None,
     checkpoint_dir: Path | None = None,
     progress: bool = True,
     on_epoch_end: Callable[[int], None] | None = None,
@@ -169,25 +195,32 @@ def train_folds(
 
     `fold_ids` numbers the folds for their random keys (default 0..F-1): folds
     (3, 7) trained alone with `fold_ids=(3, 7)` are the folds 3 and 7 of a run of all.
+    `fold_seeds` gives each fold its seed (default `train.seed` for all): a fold
+    with seed s is that fold of a run with `train.seed = s`.
     `on_epoch_end(epoch)` is called after every epoch and its checkpoint.
     """
     fold_ids = np.arange(folds.num_folds) if fold_ids is None else np.asarray(fold_ids)
     num_folds = folds.num_folds
+    fold_seeds = np.full(num_folds, config.train.seed) if fold_seeds is None else np.asarray(fold_seeds)
+    if fold_seeds.shape != (num_folds,):
+        raise ValueError(f"fold_seeds has shape {fold_seeds.shape}; expected one seed per fold, ({num_folds},)")
     train_labels = dataset.shuffled_labels(config.data.seed) if config.data.shuffle_labels else dataset.label
-    runner, inputs = make_runner(config, dataset, folds, fold_ids, train_labels)
+    runner, inputs = make_runner(config, dataset, folds, fold_ids, train_labels, fold_seeds)
     history: dict[str, list[np.ndarray]] = {"train_loss": [], "train_accuracy": [], "test_accuracy": []}
     start_epoch = 0
     earlier_seconds = 0.0  # training time of the epochs a resumed run had already done
     checkpointer = None
     if checkpoint_dir is not None:
-        checkpointer = Checkpointer(checkpoint_dir, config_fingerprint(config, fold_ids))
+        checkpointer = Checkpointer(checkpoint_dir, config_fingerprint(config, np.stack([fold_ids, fold_seeds])))
         restored = checkpointer.restore(runner.get_state())
         if restored is not None:
             host_state, start_epoch, history, earlier_seconds = restored
             runner.set_state(host_state)
+    epochs = config.train.epochs
+    epochs_trained = stopping_epochs(history["train_loss"], config.train.stop_loss, epochs, num_folds)
+    runner.stop(np.flatnonzero(epochs_trained <= start_epoch))  # folds a resumed run had stopped
 
     compile_seconds = runner.compile()
-    epochs = config.train.epochs
     test_labels = dataset.label[inputs.test_index[:num_folds]]
     test_valid = inputs.test_valid[:num_folds]
     test_logits = None
@@ -200,11 +233,15 @@ def train_folds(
         test_logits = logits[:num_folds]
         correct = (test_logits.argmax(-1) == test_labels) & test_valid
         history["test_accuracy"].append(correct.sum(1) / np.maximum(test_valid.sum(1), 1))
+        stopped = epochs_trained <= epoch  # took no step this epoch: no training metrics
         for name in ("train_loss", "train_accuracy"):
-            history[name].append(metrics[name][:num_folds])
+            history[name].append(np.where(stopped, np.nan, metrics[name][:num_folds]).astype(np.float32))
+        epochs_trained = stopping_epochs(history["train_loss"], config.train.stop_loss, epochs, num_folds)
+        runner.stop(np.flatnonzero(epochs_trained == epoch + 1))
         bar.set_postfix(
-            loss=f"{history['train_loss'][-1].mean():.3f}",
-            acc=f"{history['train_accuracy'][-1].mean():.3f}",
+            loss=f"{np.nanmean(history['train_loss'][-1]) if not stopped.all() else np.nan:.3f}",
+            acc=f"{np.nanmean(history['train_accuracy'][-1]) if not stopped.all() else np.nan:.3f}",
+            stopped=int((epochs_trained <= epoch + 1).sum()),
             refresh=False,
         )
         bar.update(1)
@@ -222,7 +259,8 @@ def train_folds(
         test_logits=test_logits,
         test_index=inputs.test_index[:num_folds],
         test_valid=test_valid,
-        history={k: np.stack(v) if v else np.zeros((0, num_folds)) for k, v in history.items()},
+        history={k: np.stack(v) if len(v) else np.zeros((0, num_folds)) for k, v in history.items()},
+        epochs_trained=epochs_trained,
         strategy=runner.strategy,
         train_seconds=train_seconds,
         compile_seconds=compile_seconds,
@@ -251,20 +289,33 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path, *
         test_fraction=config.protocol.test_fraction,
     )
     (workdir / "config.json").write_text(config.to_json_best_effort(indent=2))
-    trained = folds.with_fold_of_everything(final_model.FOLD_NAME) if config.train.final_model else folds
-    result = train_folds(config, dataset, trained, checkpoint_dir=workdir / "checkpoints", progress=progress)
+    seeds = config.train.seed + np.arange(config.train.num_seeds)
+    trained, fold_ids, fold_seeds = folds_of_seeds(folds, seeds, final=config.train.final_model)
+    result = train_folds(
+        config, dataset, trained, fold_ids=fold_ids, fold_seeds=fold_seeds, checkpoint_dir=workdir / "checkpoints",
+        progress=progress,
+    )
+    num_folds = folds.num_folds
     if config.train.final_model:
-        final = jax.tree.map(lambda leaf: leaf[folds.num_folds], result.state)
+        final = jax.tree.map(lambda leaf: leaf[len(seeds) * num_folds], result.state)
         is_built = "/" in config.data.name
         final_model.save(
             workdir, config, class_names=dataset.class_names, input_shape=dataset.input_shape,
             params=final["params"], stats=final["stats"],
             variant=data.build_metadata(config.data.name, config.data.data_dir).get("variant") if is_built else None,
         )
-        result = result.first_folds(folds.num_folds)
-    index = result.test_index[result.test_valid]
-    fold_of_sample = np.broadcast_to(np.arange(folds.num_folds)[:, None], result.test_index.shape)[result.test_valid]
-    predictions = result.test_logits[result.test_valid].argmax(-1)
+    per_seed = [result.fold_range(s * num_folds, (s + 1) * num_folds) for s in range(len(seeds))]
+    first = per_seed[0]  # train.seed's: the report of a single-seed run
+    index = first.test_index[first.test_valid]
+    fold_of_sample = np.broadcast_to(np.arange(num_folds)[:, None], first.test_index.shape)[first.test_valid]
+    predictions = first.test_logits[first.test_valid].argmax(-1)
+    over_seeds = summarize_seeds(
+        dataset.label[index],
+        [seed.test_logits[seed.test_valid].argmax(-1) for seed in per_seed],
+        dataset.subject[index],
+        dataset.num_classes,
+        seeds,
+    )
     built = report.build_report(
         labels=dataset.label[index],
         predictions=predictions,
@@ -283,11 +334,33 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path, *
             "model": config.model.name,
             "variant": config.model.get("variant", ""),
             "shuffle_labels": bool(config.data.shuffle_labels),
+            "stop_loss": float(config.train.stop_loss),
             "devices": [str(d) for d in jax.devices()],
+            **over_seeds,
         },
     )
-    report.write_report(workdir, built, history=result.history)
+    for entry in built["per_fold"]:  # train.seed's folds, as the tables
+        entry["epochs_trained"] = int(first.epochs_trained[entry["fold"]])
+    report.write_report(workdir, built, history=first.history)
     return built
+
+
+def folds_of_seeds(folds: Folds, seeds: np.ndarray, *, final: bool) -> tuple[Folds, np.ndarray, np.ndarray]:
+    """Every fold once per seed (seed-major), then with `final` the fold of everything for the first seed.
+
+    Returns (folds, fold ids, fold seeds) for :func:`train_folds`: fold f of seed s keeps fold f's id,
+    so it trains as fold f of a single-seed run with `train.seed = s`.
+    """
+    if len(seeds) < 1:
+        raise ValueError(f"train.num_seeds must be >= 1, got {len(seeds)}")
+    repeated = protocols.Folds(np.tile(folds.test_masks, (len(seeds), 1)), folds.names * len(seeds))
+    fold_ids = np.tile(np.arange(folds.num_folds), len(seeds))
+    fold_seeds = np.repeat(seeds, folds.num_folds)
+    if final:
+        repeated = repeated.with_fold_of_everything(final_model.FOLD_NAME)
+        fold_ids = np.append(fold_ids, folds.num_folds)
+        fold_seeds = np.append(fold_seeds, seeds[0])
+    return repeated, fold_ids, fold_seeds
 
 
 def check_dataset_matches_config(dataset: Dataset, config: ml_collections.ConfigDict) -> None:

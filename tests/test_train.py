@@ -209,6 +209,57 @@ def test_a_folds_training_never_touches_its_held_out_samples(strategy):
     assert not np.array_equal(clean.history["train_loss"][:, 0], dirty.history["train_loss"][:, 0])
 
 
+def test_seeds_of_one_run_are_the_runs_of_those_seeds(tmp_path):
+    """train.num_seeds=2 in one run: seed 1's scores are those of a run with train.seed=1; the report's
+    mean and interval are over both seeds."""
+    config = tiny_config()
+    config.train.num_seeds = 2
+    both = train_and_evaluate(config, tmp_path / "both", progress=False)
+    config.train.update(num_seeds=1, seed=1)
+    alone = train_and_evaluate(config, tmp_path / "alone", progress=False)
+    assert both["seeds"] == [0, 1] and alone["seeds"] == [1]
+    assert both["per_seed"][1] == alone["per_seed"][0]
+    assert both["uf1"] == both["per_seed"][0]["uf1"]  # the top-level tables are train.seed's
+    assert both["uf1_mean"] == pytest.approx((both["per_seed"][0]["uf1"] + both["per_seed"][1]["uf1"]) / 2)
+    assert both["per_seed"][0] != both["per_seed"][1]  # the seeds really differ
+    assert both["uf1_ci95"][0] <= both["uf1_mean"] <= both["uf1_ci95"][1]
+    assert "## Over seeds" in (tmp_path / "both" / "results.md").read_text()
+
+
+@pytest.mark.parametrize("strategy", ["loop", "vmap"])
+def test_a_fold_stops_after_its_first_epoch_below_the_stop_loss(strategy, tmp_path):
+    """Xia et al., TIP 2020, sec. V-A's stopping rule: per fold, on its training loss, state frozen after."""
+    config, dataset, folds = tiny_setup(strategy, epochs=5)
+    full = train_folds(config, dataset, folds, progress=False)
+    losses = full.history["train_loss"]
+    config.train.stop_loss = float(np.median(losses[1]))  # some folds fall below it at epoch 2, some later or never
+    below = losses < config.train.stop_loss
+    expected = np.where(below.any(0), below.argmax(0) + 1, 5)
+    assert len(set(expected)) > 1, expected
+    stopped = train_folds(config, dataset, folds, progress=False)
+    np.testing.assert_array_equal(stopped.epochs_trained, expected)
+    for f, epochs in enumerate(expected):
+        assert np.isnan(stopped.history["train_loss"][epochs:, f]).all()
+        np.testing.assert_array_equal(stopped.history["train_loss"][:epochs, f], losses[:epochs, f])
+        if epochs == 5:  # never stopped: as the run without the rule
+            np.testing.assert_allclose(stopped.test_logits[f], full.test_logits[f], rtol=1e-5, atol=1e-5)
+    first = int(expected.argmin())  # the first to stop is frozen: as that fold trained for its epochs only
+    config.train.update(epochs=int(expected[first]), stop_loss=0.0)
+    alone = train_folds(config, dataset, subset(folds, [first]), fold_ids=[first], progress=False)
+    np.testing.assert_allclose(stopped.test_logits[first], alone.test_logits[0], rtol=1e-5, atol=1e-5)
+    config.train.update(epochs=5, stop_loss=float(np.median(losses[1])))
+
+    def crash(epoch):
+        if epoch == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):  # killed after some folds stopped; resumed, they stay stopped
+        train_folds(config, dataset, folds, checkpoint_dir=tmp_path, progress=False, on_epoch_end=crash)
+    resumed = train_folds(config, dataset, folds, checkpoint_dir=tmp_path, progress=False)
+    np.testing.assert_array_equal(resumed.epochs_trained, expected)
+    np.testing.assert_allclose(resumed.test_logits, stopped.test_logits, rtol=1e-5, atol=1e-5)
+
+
 def test_schedule_and_strategy_choice():
     config = base_config()
     config.train.schedule = "exponential"
