@@ -14,10 +14,12 @@ def get_config():
     config.model.dropout = 0.0  # Xia et al., TMM 2019 uses none
     config.data.name = "casme2/flow_strcn_g"
     config.data.input_shape = (245, 300, 2)  # frames resized to 300 x 245 (W x H) before flow (sec. IV-A)
-    config.data.num_classes = 5  # CASME II: happiness, surprise, disgust, repression, others (sec. IV-B)
-    config.data.labels = "emotion"  # CASME II's own labels, these five kept (sec. IV-B)
-    config.data.classes = ("happiness", "surprise", "disgust", "repression", "others")
-    config.data.alpha = 8.0  # testing magnification factor (sec. IV-A); training augments with 5..14 (sec. III-E)
+    # CASME II's and SAMM's categories merged into four (sec. IV-B): positive (happiness), negative (disgust,
+    # sadness, fear, contempt, anger), surprise, other (tense, repression, others). SMIC has no 'other'.
+    config.data.labels = "strcn4"
+    config.data.num_classes = 4
+    config.data.alpha = 8.0  # the magnification factor of training and testing (sec. IV-A); the x50 augmentation of
+    # sec. III-E (alphas 5..14 x five frame-keeping levels) is not built yet
     config.protocol.name = "loso"  # LOSO and LOVO (sec. IV-B)
     config.train.learning_rate = 1e-3  # sec. IV-A
     config.train.schedule = "exponential"

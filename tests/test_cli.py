@@ -34,7 +34,7 @@ def test_describe_prints_table_params_and_flops_with_overrides():
 def test_describe_strcn_g():
     result = mer_jax("describe", "--config", "configs/strcn_g.py", "--config.model.num_rcls=2")
     assert result.returncode == 0, result.stderr
-    m, c = 64, 5
+    m, c = 64, 4  # the four STRCN classes (Xia et al., TMM 2019, sec. IV-B)
     rcl = (m * m + m + 2 * m) + (9 * m * m + m) + 3 * 2 * m
     expected = (25 * 2 * m + m + 2 * m) + 2 * rcl + m * c + c
     assert f"params: {expected}" in result.stdout.splitlines()
