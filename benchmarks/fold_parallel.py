@@ -9,8 +9,8 @@
 Inputs are random 60x60x3 maps (the speed does not depend on their content),
 with `--examples` clips spread over `--folds` subjects. The last line of a
 single run is `fold_epochs_per_second: X`. `--impl torch` needs the `bench`
-extra (`pip install -e .[bench]`) and supports the xia2020_code rcn, rcn_a,
-rcn_s and rcn_w (benchmarks/torch_rcn.py).
+extra (`pip install -e .[bench]`) and supports every xia2020_code RCN
+(benchmarks/torch_rcn.py).
 """
 
 from __future__ import annotations
@@ -36,7 +36,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--variant", default="paper", choices=("paper", "xia2020_code"))
     parser.add_argument("--features", type=int, default=16)
     parser.add_argument("--pool-size", type=int, default=5)
-    parser.add_argument("--recurrent-steps", type=int, default=None, help="default: 3 (paper), 2 (xia2020_code)")
+    parser.add_argument(
+        "--recurrent-steps", type=int, default=None, help="default: 3; 2 for xia2020_code rcn, rcn_a, rcn_w"
+    )
     parser.add_argument("--folds", type=int, default=68)
     parser.add_argument("--examples", type=int, default=442)
     parser.add_argument("--epochs", type=int, default=2)
@@ -52,7 +54,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     )
     args = parser.parse_args(argv)
     if args.recurrent_steps is None:
-        args.recurrent_steps = 2 if args.variant == "xia2020_code" and args.model != "rcn_s" else 3
+        # The released RclBlock calls its 3x3 conv twice, its shortcut blocks three times.
+        args.recurrent_steps = 2 if args.variant == "xia2020_code" and args.model in ("rcn", "rcn_a", "rcn_w") else 3
     return args
 
 
@@ -96,7 +99,7 @@ def run_torch(args: argparse.Namespace, dataset: Dataset) -> dict[str, float]:
     result = train_folds_torch(
         dataset.x, dataset.label, dataset.subject, name=args.model, features=args.features,
         pool_size=args.pool_size, epochs=args.epochs, batch_size=args.batch_size,
-        recurrent_steps=args.recurrent_steps,
+        recurrent_steps=args.recurrent_steps, weight_decay=base_config().train.weight_decay,  # as the mer-jax run
     )
     total = time.perf_counter() - start
     return timing(args, dataset, "torch", total, 0.0, result["phase_seconds"]["train"])

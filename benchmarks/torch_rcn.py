@@ -1,11 +1,13 @@
 """A PyTorch reference of the authors' released RCN code (the `xia2020_code` variant), for benchmarks.
 
-Written here from the description in docs/design.md ("Models") and docs/models.md, in
-PyTorch's NCHW layout, so that mer-jax can be timed against "the authors'
-PyTorch loop" and checked against it (tests/test_torch_reference.py copies a
-mer-jax model's weights into `TorchRCN` and compares the logits).
+Written here from the description in docs/models.md ("The released code") and
+docs/design.md ("Models"), in PyTorch's NCHW layout, so that mer-jax can be timed
+against "the authors' PyTorch loop" and checked against it (tests/test_torch_reference.py
+copies a mer-jax model's weights into `TorchRCN` and compares the logits). Where the
+released code has bugs, it does what mer-jax does instead (docs/models.md lists them).
 
-- `TorchRCN`: 'rcn', 'rcn_a', 'rcn_s', 'rcn_w' of the released code.
+- `TorchRCN`: the released code's RCN_A version 3 ('rcn_a'), RCN_S, RCN_W, RCN_C,
+  RCN_F, RCN_P and its plain RCN ('rcn', RCN_A without the attention).
 - `load_mer_jax_weights`: copies an NNX state (HWIO kernels, NHWC flatten order)
   into a `TorchRCN` (OIHW kernels, NCHW flatten order).
 - `train_folds_torch`: leave-one-subject-out training and prediction, one fold
@@ -14,6 +16,7 @@ mer-jax model's weights into `TorchRCN` and compares the logits).
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -23,25 +26,61 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-NAMES = ("rcn", "rcn_a", "rcn_s", "rcn_w")
+
+@dataclasses.dataclass(frozen=True)
+class Released:
+    """One model of the released code, as docs/models.md describes it."""
+
+    stem: str  # "plain" (5x5), "wide" (three stride-3 streams) or "pooled" (two stride-1 streams + MaxPool 3)
+    shortcut: bool  # DenseBlock / EmbeddingBlock rather than RclBlock
+    attention: str | None  # None, "output" (after adaptive pooling), "stem" (from the input), "initial_state"
+    steps: int  # how often the released block calls its shared 3x3 conv
+
+
+RELEASED = {
+    "rcn": Released("plain", False, None, 2),
+    "rcn_a": Released("plain", False, "output", 2),
+    "rcn_s": Released("plain", True, None, 3),
+    "rcn_w": Released("wide", False, None, 2),
+    "rcn_c": Released("wide", True, "stem", 3),
+    "rcn_f": Released("wide", True, "initial_state", 3),
+    "rcn_p": Released("pooled", True, "output", 3),
+}
+NAMES = tuple(RELEASED)
 
 
 def _conv_bn(conv: nn.Conv2d, norm: nn.BatchNorm2d, x: torch.Tensor) -> torch.Tensor:
     return F.relu(norm(conv(x)))
 
 
-class TorchRCN(nn.Module):
-    """The released code's shallow RCN (NCHW), with its W, S and A variants.
+def _minmax_mean(per_class: torch.Tensor) -> torch.Tensor:
+    """(B, C, P, P) -> (B, P, P): each class's map min-max normalised per sample, then averaged over classes."""
+    low = per_class.amin(dim=(-2, -1), keepdim=True)
+    high = per_class.amax(dim=(-2, -1), keepdim=True)
+    return ((per_class - low) / (high - low + 1e-8)).mean(dim=1)
 
-    - stem: Conv 5x5 stride 1 no padding -> BN -> ReLU -> MaxPool 2 -> Dropout;
-      W (`rcn_w`): three stride-3 3x3 streams (dilation 1, 2, 3, padding = dilation;
-      M/2, M/4, M/4 channels), each conv -> ReLU -> BN -> Dropout, concatenated.
+
+def _weigh(features: torch.Tensor, attention: torch.Tensor) -> torch.Tensor:
+    """features * the (B, P, P) map brought to their size by `F.interpolate`'s default (nearest)."""
+    return features * F.interpolate(attention[:, None], features.shape[-2:])
+
+
+class TorchRCN(nn.Module):
+    """The released code's shallow RCNs (NCHW).
+
+    - stem: "plain", Conv 5x5 stride 1 no padding -> BN -> ReLU -> MaxPool 2 -> Dropout;
+      "wide", three stride-3 3x3 streams (dilation 1, 2, 3, padding = dilation; M/2, M/4,
+      M/4 channels), each conv -> ReLU -> BN -> Dropout, concatenated; "pooled" (RCN_P),
+      two stride-1 3x3 streams (dilation 1, 3; M/2 each), each conv -> ReLU -> BN ->
+      MaxPool 3 stride 3 pad 1 -> Dropout, concatenated.
     - block: y = ff(x) (1x1 conv + BN + ReLU), then y = rr(x + y) `recurrent_steps`
-      times with ONE shared rr (3x3 conv pad 1 + BN + ReLU); S (`rcn_s`): the input
-      of each rr call is x plus all earlier states. Then MaxPool 2 -> Dropout.
-    - head: AdaptiveAvgPool P x P -> flatten -> Linear(P*P*M -> C); A (`rcn_a`): the
-      pooled block output is multiplied by a (B, P, P) class-activation map computed
-      from the stem output and the classifier's own weights.
+      times with ONE shared rr (3x3 conv pad 1 + BN + ReLU); shortcut: the input of
+      each rr call is x plus all earlier states. Then MaxPool 2 -> Dropout.
+    - head: AdaptiveAvgPool P x P -> flatten -> Linear(P*P*M -> C).
+    - attention, a (B, P, P) map: "output" (RCN_A, RCN_P) multiplies the pooled block
+      output by the map of the pooled stem output; "initial_state" (RCN_F) multiplies
+      ff's output by it; "stem" (RCN_C) multiplies the stem output by the channel-mean
+      map of the pooled network input.
     """
 
     def __init__(
@@ -57,8 +96,9 @@ class TorchRCN(nn.Module):
         super().__init__()
         if name not in NAMES:
             raise ValueError(f"unknown model name {name!r}; valid: {NAMES}")
+        released = RELEASED[name]
         if recurrent_steps is None:
-            recurrent_steps = 3 if name == "rcn_s" else 2
+            recurrent_steps = released.steps
         if recurrent_steps < 0:
             raise ValueError(f"recurrent_steps must be >= 0, got {recurrent_steps}")
         self.name = name
@@ -66,16 +106,20 @@ class TorchRCN(nn.Module):
         self.pool_size = pool_size
         self.num_classes = num_classes
         self.recurrent_steps = recurrent_steps
-        self.wide = name == "rcn_w"
-        self.shortcut = name == "rcn_s"
-        self.use_attention = name == "rcn_a"
+        self.stem_kind = released.stem
+        self.wide = released.stem != "plain"
+        self.shortcut = released.shortcut
+        self.attention_at = released.attention
 
         if self.wide:
-            if features % 4:
-                raise ValueError(f"the wide stem needs features divisible by 4, got {features}")
-            channels = (features // 2, features // 4, features // 4)
+            if released.stem == "pooled":
+                dilations, stride, channels = (1, 3), 1, (features // 2, features // 2)
+            else:
+                dilations, stride, channels = (1, 2, 3), 3, (features // 2, features // 4, features // 4)
+            if sum(channels) != features:
+                raise ValueError(f"the {released.stem} stem cannot split {features} features as {channels}")
             self.streams = nn.ModuleList(
-                nn.Conv2d(in_channels, c, 3, stride=3, padding=d, dilation=d) for d, c in zip((1, 2, 3), channels)
+                nn.Conv2d(in_channels, c, 3, stride=stride, padding=d, dilation=d) for d, c in zip(dilations, channels)
             )
             self.stream_norms = nn.ModuleList(nn.BatchNorm2d(c) for c in channels)
         else:
@@ -101,14 +145,20 @@ class TorchRCN(nn.Module):
                 nn.init.zeros_(module.bias)
 
     def stem(self, x: torch.Tensor) -> torch.Tensor:
-        if self.wide:
-            return torch.cat(
-                [self.dropout(norm(F.relu(conv(x)))) for conv, norm in zip(self.streams, self.stream_norms)], dim=1
-            )
-        return self.dropout(F.max_pool2d(_conv_bn(self.stem_conv, self.stem_norm, x), 2))
+        if not self.wide:
+            return self.dropout(F.max_pool2d(_conv_bn(self.stem_conv, self.stem_norm, x), 2))
+        outputs = []
+        for conv, norm in zip(self.streams, self.stream_norms):
+            y = norm(F.relu(conv(x)))
+            if self.stem_kind == "pooled":
+                y = F.max_pool2d(y, 3, stride=3, padding=1)
+            outputs.append(self.dropout(y))
+        return torch.cat(outputs, dim=1)
 
-    def block(self, x: torch.Tensor) -> torch.Tensor:
+    def block(self, x: torch.Tensor, attention: torch.Tensor | None = None) -> torch.Tensor:
         h = _conv_bn(self.ff, self.ff_norm, x)
+        if attention is not None:
+            h = _weigh(h, attention)
         total = x + h
         for _ in range(self.recurrent_steps):
             if self.shortcut:
@@ -118,22 +168,27 @@ class TorchRCN(nn.Module):
                 h = _conv_bn(self.rr, self.rr_norm, x + h)
         return self.dropout(F.max_pool2d(h, 2))
 
-    def attention(self, stem_output: torch.Tensor) -> torch.Tensor:
-        """(B, P, P): per class, the channel mean of classifier weights x pooled stem output,
-        min-max normalised per sample over the P x P positions; averaged over classes."""
+    def attention(self, x: torch.Tensor, stem_output: torch.Tensor) -> torch.Tensor:
+        """(B, P, P). From the stem output: per class, the channel mean of classifier weights x pooled
+        features. From the network input (RCN_C): per class, the classifier weights' channel mean x
+        the pooled input's channel mean. Each class's map min-max normalised per sample; averaged over classes."""
         p, m = self.pool_size, self.features
         weights = self.classifier.weight.view(self.num_classes, m, p, p)
+        if self.attention_at == "stem":
+            pooled = F.adaptive_avg_pool2d(x, p).mean(dim=1)  # (B, P, P)
+            return _minmax_mean(torch.einsum("bpq,cpq->bcpq", pooled, weights.mean(dim=1)))
         pooled = F.adaptive_avg_pool2d(stem_output, p)  # (B, M, P, P)
-        per_class = torch.einsum("bmpq,cmpq->bcpq", pooled, weights) / m
-        low = per_class.amin(dim=(-2, -1), keepdim=True)
-        high = per_class.amax(dim=(-2, -1), keepdim=True)
-        return ((per_class - low) / (high - low + 1e-8)).mean(dim=1)
+        return _minmax_mean(torch.einsum("bmpq,cmpq->bcpq", pooled, weights) / m)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         s = self.stem(x)
-        h = F.adaptive_avg_pool2d(self.block(s), self.pool_size)
-        if self.use_attention:
-            h = h * self.attention(s)[:, None]
+        attention = self.attention(x, s) if self.attention_at else None
+        if self.attention_at == "stem":
+            s = _weigh(s, attention)
+        h = self.block(s, attention if self.attention_at == "initial_state" else None)
+        h = F.adaptive_avg_pool2d(h, self.pool_size)
+        if self.attention_at == "output":
+            h = h * attention[:, None]
         return self.classifier(h.flatten(1))
 
 
@@ -257,7 +312,7 @@ def train_folds_torch(
     batch_size: int,
     lr: float = 5e-4,
     momentum: float = 0.9,
-    weight_decay: float = 5e-4,
+    weight_decay: float = 0.0,
     seed: int = 0,
     num_classes: int | None = None,
     recurrent_steps: int | None = None,
@@ -267,7 +322,8 @@ def train_folds_torch(
     """Leave-one-subject-out, one fold after the other, as the released code trains.
 
     For each subject (in sorted order, as `mer_jax.protocols.loso`): a fresh
-    `TorchRCN`, SGD(lr, momentum, weight_decay) on the cross-entropy, `epochs`
+    `TorchRCN`, SGD(lr, momentum, weight_decay) on the cross-entropy (the released
+    training has no weight decay, the default here), `epochs`
     epochs over the other subjects' clips in a fresh random order per epoch
     (`batch_size`, last partial batch dropped, as mer-jax does), then the held-out
     clips predicted in eval mode. `x` is NHWC float32 (converted to NCHW once).

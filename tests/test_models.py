@@ -2,6 +2,7 @@
 
 import re
 from functools import partial
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -10,9 +11,10 @@ import pytest
 from flax import nnx
 
 from mer_jax import platform
-from mer_jax.models import count_params, create_model, fast_ops, layers, model_names
+from mer_jax.config import sibling_config
+from mer_jax.models import count_params, create_model, fast_ops, layers, rcn
 
-RCN_NAMES = [name for name in model_names() if name.startswith("rcn")]
+RCN_NAMES = list(rcn.NAMES)  # the shallow RCN family of mer_jax/models/rcn.py
 
 
 def make(name, variant="paper", features=16, steps=3, shape=(60, 60, 3), classes=3, **extra):
@@ -29,8 +31,11 @@ def bn_params(c):
 
 
 def xia2020_code_params(name, m, k, c=3, cin=3):
-    """Parameters of the released code's models, layer by layer (docs/design.md "Models")."""
-    if name == "rcn_w":
+    """Parameters of the released code's models, layer by layer (docs/models.md, "The released code")."""
+    if name == "rcn_p":
+        # two stride-1 3x3 streams (dilation 1, 3) with M/2 channels each, each conv -> ReLU -> BN
+        stem = sum(conv_params(3, cin, s) + bn_params(s) for s in (m // 2, m // 2))
+    elif name in ("rcn_w", "rcn_c", "rcn_f"):
         # three stride-3 stems 3x3 with M/2, M/4, M/4 channels, each conv -> ReLU -> BN
         stem = sum(conv_params(3, cin, s) + bn_params(s) for s in (m // 2, m // 4, m // 4))
     else:
@@ -41,7 +46,7 @@ def xia2020_code_params(name, m, k, c=3, cin=3):
     return stem + feedforward + recurrent + classifier
 
 
-@pytest.mark.parametrize("name", ["rcn", "rcn_a", "rcn_s", "rcn_w"])
+@pytest.mark.parametrize("name", RCN_NAMES)
 @pytest.mark.parametrize("m", [16, 32, 64])
 @pytest.mark.parametrize("k", [5, 7])
 def test_xia2020_code_parameter_counts(name, m, k):
@@ -50,9 +55,18 @@ def test_xia2020_code_parameter_counts(name, m, k):
 
 
 def test_xia2020_code_closed_forms():
-    # 10 M^2 + 84 M + K^2 M C + C, and 10 M^2 + 36 M + K^2 M C + C for the wide stem.
+    # 10 M^2 + 84 M + K^2 M C + C, and 10 M^2 + 36 M + K^2 M C + C for the wide stems.
     assert xia2020_code_params("rcn", 16, 5) == 5107
-    assert xia2020_code_params("rcn_w", 16, 5) == 4339
+    assert {xia2020_code_params(name, 16, 5) for name in ("rcn_w", "rcn_c", "rcn_f", "rcn_p")} == {4339}
+
+
+def test_xia2020_code_config_trains_as_the_released_script():
+    """configs/rcn_xia2020_code.py: ModelTrain_Final.py's `optim.SGD(params, lr=lr, momentum=0.9)`, no weight decay."""
+    config = sibling_config(str(Path(__file__).resolve().parents[1] / "configs" / "x.py"), "rcn_xia2020_code")
+    assert (config.model.name, config.model.variant) == ("rcn_a", "xia2020_code")
+    train = config.train
+    assert (train.learning_rate, train.momentum, train.weight_decay, train.schedule) == (5e-4, 0.9, 0.0, "constant")
+    assert (train.epochs, train.batch_size, train.stop_loss) == (100, 64, 0.0)  # every epoch, no stopping criterion
 
 
 def test_paper_parameter_counts_and_parameter_free_modules():
@@ -99,6 +113,17 @@ def test_strcn_rejects_bad_settings():
         make("resnet")
 
 
+def test_rcn_rejects_bad_settings():
+    with pytest.raises(ValueError, match="unknown RCN variant 'code'"):
+        make("rcn", variant="code")
+    # The released code's stream widths: M/2, M/4, M/4 (RCN_W, RCN_C, RCN_F) and M/2, M/2 (RCN_P).
+    with pytest.raises(ValueError, match="3-stream wide expansion needs features divisible by 4, got 18"):
+        make("rcn_f", variant="xia2020_code", features=18)
+    with pytest.raises(ValueError, match="2-stream wide expansion needs features divisible by 2, got 15"):
+        make("rcn_p", variant="xia2020_code", features=15)
+    assert count_params(make("rcn_p", variant="xia2020_code", features=18)) == xia2020_code_params("rcn_p", 18, 5)
+
+
 def test_recurrent_layer_shares_one_conv_across_steps():
     rngs = nnx.Rngs(0)
     counts = []
@@ -138,11 +163,25 @@ def test_recurrent_connections_match_their_equations():
         np.testing.assert_allclose(layer(x, train=False), h2, rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize("variant", ["paper", "xia2020_code"])
+def test_rcn_and_rcn_s_differ_only_by_the_shortcut(variant):
+    """TIP 2020 eq. 3 (RCN) and eq. 6 (RCN-S): step n's conv input is x + h_{n-1}, or x + h_0 + ... + h_{n-1}.
+
+    With one recurrent step the two sums are the same, so RCN and RCN-S (the same
+    initialisation) give the same logits; from the second step on they differ.
+    """
+    x = jax.random.normal(jax.random.PRNGKey(16), (2, 60, 60, 3))
+    for steps, same in ((1, True), (2, False)):
+        rcn, rcn_s = (make(name, variant=variant, steps=steps) for name in ("rcn", "rcn_s"))
+        assert np.allclose(rcn(x, train=False), rcn_s(x, train=False), rtol=1e-5, atol=1e-6) == same
+
+
 def test_max_pool_matches_reduce_window():
     x = jax.random.normal(jax.random.PRNGKey(3), (2, 13, 10, 3))
-    for window in ((2, 2), (4, 1), (4, 4)):
-        expected = jax.lax.reduce_window(x, -jnp.inf, jax.lax.max, (1, *window, 1), (1, *window, 1), "VALID")
-        np.testing.assert_array_equal(layers.max_pool(x, window), expected)
+    for window, padding in (((2, 2), 0), ((4, 1), 0), ((4, 4), 0), ((3, 3), 1), ((2, 2), 1)):
+        pad = ((0, 0), (padding, padding), (padding, padding), (0, 0))
+        expected = jax.lax.reduce_window(x, -jnp.inf, jax.lax.max, (1, *window, 1), (1, *window, 1), pad)
+        np.testing.assert_array_equal(layers.max_pool(x, window, padding=padding), expected)
 
 
 def test_adaptive_avg_pool_matches_pytorch_windows():
@@ -169,6 +208,17 @@ def test_attention_map_is_a_soft_weighting_from_the_classifier():
     np.testing.assert_allclose(
         layers.attention_map(features, kernel, per_class_minmax=False), (raw - low) / (high - low), atol=1e-5
     )
+
+
+def test_apply_attention_resizes_bilinearly_or_as_pytorchs_nearest():
+    features = jax.random.normal(jax.random.PRNGKey(17), (2, 10, 10, 4))
+    attention = jax.random.uniform(jax.random.PRNGKey(18), (2, 5, 5))
+    nearest = jnp.repeat(jnp.repeat(attention, 2, axis=1), 2, axis=2)  # a whole factor: each cell repeated
+    np.testing.assert_allclose(layers.apply_attention(features, attention, resize="nearest"), features * nearest[..., None])
+    bilinear = jax.image.resize(attention, (2, 10, 10), method="bilinear")
+    np.testing.assert_allclose(layers.apply_attention(features, attention), features * bilinear[..., None], rtol=1e-6)
+    with pytest.raises(ValueError, match="unknown attention resize 'bicubic'"):
+        layers.apply_attention(features, attention, resize="bicubic")
 
 
 def test_sliced_weight_gradient_equals_xla_gradient():
@@ -319,33 +369,108 @@ def test_model_off_cpu_uses_the_plain_composition_with_the_cpu_values(backend):
         np.testing.assert_allclose(g, e, rtol=1e-4, atol=1e-5 * scale)
 
 
-# Where each searched or attention model applies the attention unit (Xia et al., TIP 2020, sec. IV-C-3,
-# V-C-4), written here independently of mer_jax.models.rcn.MODULES.
-ATTENTION = {"rcn_a": "output", "rcn_c": "stem", "rcn_f": "initial_state", "rcn_p": "parallel"}
+# Each RCN's modules, written here independently of mer_jax.models.rcn's tables: Xia et al., TIP 2020,
+# sec. IV-C-3, V-C-4 (paper) and the released MeNets.py classes (xia2020_code; docs/models.md).
 WIDE = {"rcn_w", "rcn_c", "rcn_f", "rcn_p"}
 SHORTCUT = {"rcn_s", "rcn_c", "rcn_f", "rcn_p"}
+# name -> (where the attention map multiplies the features, what the map is computed from)
+ATTENTION = {
+    "paper": {
+        "rcn_a": ("output", "stem"),
+        "rcn_c": ("stem", "stem"),
+        "rcn_f": ("initial_state", "stem"),
+        "rcn_p": ("parallel", "stem"),
+    },
+    "xia2020_code": {
+        "rcn_a": ("output", "stem"),  # RCN_A (version 3)
+        "rcn_c": ("stem", "input"),  # RCN_C: SpatialAttentionBlock_F of the network input
+        "rcn_f": ("initial_state", "stem"),  # RCN_F: EmbeddingBlock
+        "rcn_p": ("output", "stem"),  # RCN_P: multiplied into the pooled DenseBlock output
+    },
+}
+# The released RCN_P's stem: two stride-1 streams (dilation 1, 3), each with MaxPool 3 stride 3 pad 1.
+POOLED_STREAMS = {("xia2020_code", "rcn_p")}
+
+
+def g_eval(z, norm):
+    return jax.nn.relu(norm(z, use_running_average=True))
+
+
+def stem_by_hand(stem, name, variant, x):
+    """The eval-mode stem: Table I's Conv (3x3 stride 3 or eq. 5's dilated streams) or the released code's."""
+    code = variant == "xia2020_code"
+    if name not in WIDE:
+        h = g_eval(stem.block.conv(x), stem.block.norm)
+        return layers.max_pool(h, (2, 2)) if code else h  # released: 5x5 conv, BN, ReLU, MaxPool 2
+    pooled = (variant, name) in POOLED_STREAMS
+    assert [conv.kernel_dilation for conv in stem.streams] == ([1, 3] if pooled else [1, 2, 3])
+    assert {conv.strides for conv in stem.streams} == {1 if pooled else 3}
+    streams = [conv(x) for conv in stem.streams]
+    if not code:
+        return g_eval(jnp.concatenate(streams, axis=-1), stem.norm)  # concatenated, then BN, ReLU
+    streams = [norm(jax.nn.relu(z), use_running_average=True) for z, norm in zip(streams, stem.stream_norms)]
+    if pooled:  # PyTorch's MaxPool2d(3, 3, padding=1): -inf padding, windows that fit
+        window, pad = (1, 3, 3, 1), ((0, 0), (1, 1), (1, 1), (0, 0))
+        streams = [jax.lax.reduce_window(z, -jnp.inf, jax.lax.max, window, window, pad) for z in streams]
+    return jnp.concatenate(streams, axis=-1)
+
+
+def attention_by_hand(model, features, source, code):
+    """Eq. 7's (B, K, K) map from the classifier's weights W_i reshaped to K x K x M, min-max normalised.
+
+    From the stem output: sum_j W_ij (.) d(X_j) per class (the released SpatialAttentionBlock_P takes
+    the channel mean). From the network input (the released SpatialAttentionBlock_F): the class's
+    weights averaged over their channels, times the channel mean of d(X). The paper sums the classes,
+    then normalises; the released code normalises each class, then averages.
+    """
+    k = model.pool_size
+    weights = model.classifier.kernel[...].reshape(k, k, -1, model.classifier.out_features)
+    pooled = layers.adaptive_avg_pool(features, k)
+    if source == "input":
+        maps = jnp.einsum("pqc,bpq->bcpq", weights.mean(axis=2), pooled.mean(axis=-1))
+    else:
+        maps = jnp.einsum("pqnc,bpqn->bcpq", weights, pooled) / features.shape[-1]
+    if not code:
+        maps = maps.sum(axis=1, keepdims=True)
+    low, high = maps.min(axis=(2, 3), keepdims=True), maps.max(axis=(2, 3), keepdims=True)
+    return ((maps - low) / (high - low + 1e-8)).mean(axis=1)
+
+
+def weigh_by_hand(features, attention, code):
+    """features x the map brought to their size: bilinear (paper); the released code's nearest (F.interpolate's
+    default), for the whole factors these tests meet a repeat of each cell."""
+    b, h, w, _ = features.shape
+    k = attention.shape[1]
+    if (h, w) == (k, k):
+        return features * attention[..., None]
+    if code:
+        assert h % k == 0 and w % k == 0
+        return features * jnp.repeat(jnp.repeat(attention, h // k, axis=1), w // k, axis=2)[..., None]
+    return features * jax.image.resize(attention, (b, h, w), method="bilinear")[..., None]
 
 
 def forward_by_hand(model, name, x):
     """The eval-mode forward pass of an RCN composed from its layers, module by module."""
-    code = model.variant == "xia2020_code"
-    stem = model.stem(x, train=False, rngs=None)
-    place = ATTENTION.get(name)
-    attention = layers.attention_map(stem, model.classifier.kernel[...], per_class_minmax=code) if place else None
+    variant = model.variant
+    code = variant == "xia2020_code"
+    stem = stem_by_hand(model.stem, name, variant, x)
+    place, source = ATTENTION[variant].get(name, (None, None))
+    attention = attention_by_hand(model, x if source == "input" else stem, source, code) if place else None
+    weigh = partial(weigh_by_hand, attention=attention, code=code)
     if place == "stem":
-        stem = layers.apply_attention(stem, attention)
+        stem = weigh(stem)
     if place == "initial_state":
-        h = model.rconv(stem, train=False, initial_state_transform=lambda h0: layers.apply_attention(h0, attention))
+        h = model.rconv(stem, train=False, initial_state_transform=weigh)
     else:
         h = model.rconv(stem, train=False)
     if place == "parallel":
-        h = h + layers.apply_attention(stem, attention)
+        h = h + weigh(stem)  # paper: the attention branch summed with the shortcut Rconv
     h = layers.max_pool(h, (2, 2))
     if place == "output" and not code:
-        h = layers.apply_attention(h, attention)  # paper: on the pooled recurrent features
+        h = weigh(h)  # paper: on the pooled recurrent features
     h = layers.adaptive_avg_pool(h, model.pool_size)
     if place == "output" and code:
-        h = layers.apply_attention(h, attention)  # released code: after the adaptive pooling
+        h = weigh(h)  # released code: after the adaptive pooling
     return model.classifier(h.reshape(h.shape[0], -1))
 
 
@@ -354,7 +479,8 @@ def forward_by_hand(model, name, x):
 def test_every_rcn_is_its_modules_composed_by_hand(name, variant):
     model = make(name, variant=variant, steps=2 if variant == "xia2020_code" else 3)
     assert model.stem.wide == (name in WIDE)
-    assert (model.rconv.connection == "shortcut") == (name in SHORTCUT)
+    # eq. 6 with the shortcut, eq. 3 without (layers' own test checks each recurrence's equations)
+    assert model.rconv.connection == ("shortcut" if name in SHORTCUT else "input")
     randomize_batch_norms(model, seed=len(name))
     x = jax.random.normal(jax.random.PRNGKey(1), (3, 60, 60, 3))
     np.testing.assert_allclose(model(x, train=False), forward_by_hand(model, name, x), rtol=1e-5, atol=1e-6)

@@ -12,9 +12,9 @@ from flax import nnx
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root, for `benchmarks`
 
 from benchmarks.torch_rcn import TorchRCN, load_mer_jax_weights, train_folds_torch  # noqa: E402
-from mer_jax.models import count_params, create_model  # noqa: E402
+from mer_jax.models import count_params, create_model, layers  # noqa: E402
 
-NAMES = ["rcn", "rcn_a", "rcn_s", "rcn_w"]
+NAMES = ["rcn", "rcn_a", "rcn_s", "rcn_w", "rcn_c", "rcn_f", "rcn_p"]
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -27,7 +27,8 @@ def one_torch_thread():
 
 
 def steps_of(name):
-    return 3 if name == "rcn_s" else 2
+    """The released RclBlock calls its 3x3 conv twice; DenseBlock and EmbeddingBlock (S, C, F, P) three times."""
+    return 3 if name in ("rcn_s", "rcn_c", "rcn_f", "rcn_p") else 2
 
 
 def make_jax(name, m, k, classes=3):
@@ -87,6 +88,16 @@ def test_eval_logits_match_mer_jax(name, m, k, pure):
     np.testing.assert_allclose(got, expected, atol=1e-4, rtol=1e-4)
 
 
+@pytest.mark.parametrize("size_in, size_out", [(5, 20), (7, 20), (7, 10), (5, 12), (6, 20)])
+def test_nearest_attention_resize_is_pytorchs_interpolate(size_in, size_out):
+    """The released code brings its attention maps to the features' size with `F.interpolate`'s default."""
+    attention = np.random.default_rng(2).standard_normal((2, size_in, size_in)).astype(np.float32)
+    features = np.ones((2, size_out, size_out, 1), np.float32)
+    got = np.asarray(layers.apply_attention(features, attention, resize="nearest"))[..., 0]
+    expected = torch.nn.functional.interpolate(torch.from_numpy(attention)[:, None], (size_out, size_out))[:, 0]
+    np.testing.assert_array_equal(got, expected.numpy())
+
+
 def test_loading_rejects_a_mismatched_model():
     _, params, stats = nnx.split(make_jax("rcn", 16, 5), nnx.Param, nnx.BatchStat)
     with pytest.raises((ValueError, KeyError)):
@@ -96,7 +107,15 @@ def test_loading_rejects_a_mismatched_model():
 
 
 @pytest.mark.parametrize("use_dataloader", [True, False])
-def test_train_folds_torch_predicts_every_clip(use_dataloader):
+def test_train_folds_torch_predicts_every_clip(use_dataloader, monkeypatch):
+    optimisers = []
+
+    def sgd(*args, **kwargs):  # the released training's `optim.SGD(params, lr=lr, momentum=0.9)`
+        optimisers.append(kwargs)
+        return sgd_class(*args, **kwargs)
+
+    sgd_class = torch.optim.SGD
+    monkeypatch.setattr(torch.optim, "SGD", sgd)
     rng = np.random.default_rng(0)
     x = rng.standard_normal((24, 60, 60, 3)).astype(np.float32)
     labels = rng.integers(0, 3, 24)
@@ -111,6 +130,16 @@ def test_train_folds_torch_predicts_every_clip(use_dataloader):
     assert result["seconds"] > 0
     assert set(result["phase_seconds"]) == {"init", "train", "predict"}
     assert sum(result["phase_seconds"].values()) <= result["seconds"]
+    assert len(optimisers) == 3  # a fresh one per fold
+    assert all((o["lr"], o["momentum"], o["weight_decay"]) == (5e-4, 0.9, 0.0) for o in optimisers)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_fold_parallel_unrolls_each_released_model_as_its_block(name):
+    from benchmarks import fold_parallel
+
+    assert fold_parallel.parse_args(["--model", name, "--variant", "xia2020_code"]).recurrent_steps == steps_of(name)
+    assert fold_parallel.parse_args(["--model", name]).recurrent_steps == 3  # paper: Table I's 3
 
 
 def test_fold_parallel_compare_runs_every_implementation_and_prints_its_ratios():

@@ -35,12 +35,14 @@ conv_init = nnx.initializers.variance_scaling(2.0, "fan_out", "normal")
 linear_init = nnx.initializers.normal(0.01)
 
 
-def max_pool(x: jax.Array, window: Sequence[int]) -> jax.Array:
-    """Non-overlapping max pooling (kernel = stride = `window`, VALID padding).
+def max_pool(x: jax.Array, window: Sequence[int], padding: int = 0) -> jax.Array:
+    """Non-overlapping max pooling (kernel = stride = `window`) after `padding` rows and columns of -inf on each side.
 
     Rows and columns that do not fill a whole window are dropped, as in
-    PyTorch's `MaxPool2d` and MatConvNet's pooling without padding.
+    PyTorch's `MaxPool2d` (whose padding is -inf too) and MatConvNet's pooling.
     """
+    if padding:
+        x = jnp.pad(x, ((0, 0), (padding, padding), (padding, padding), (0, 0)), constant_values=-jnp.inf)
     wh, ww = window
     b, h, w, c = x.shape
     h2, w2 = h // wh, w // ww
@@ -161,13 +163,15 @@ class RecurrentConvLayer(nnx.Module):
     One 1x1 feed-forward conv `W_f` and one 3x3 recurrent conv `W_r` (Xia et al., TMM 2019, Table I,
     Xia et al., TIP 2020, Table I). `connection` chooses the unrolled recurrence, with g = ReLU(BN(.)):
 
-    - ``"feedforward"`` (Xia et al., TMM 2019, eq. 6-7): u = W_f * x, h_0 = g(u),
+    - ``"feedforward"`` (Xia et al., TMM 2019, eq. 6-7; STRCN): u = W_f * x, h_0 = g(u),
       h_n = g(u + W_r * h_{n-1}).
-    - ``"input"`` (Xia et al., TIP 2020, eq. 3, the released code's block): h_0 = g(W_f * x),
-      h_n = g(W_r * (x + h_{n-1})); needs as many input channels as features.
-    - ``"shortcut"`` (Xia et al., TIP 2020, eq. 6, RCN-S): h_0 = g(W_f * x), s_0 = x + h_0,
-      h_n = g(W_r * s_{n-1}), s_n = s_{n-1} + h_n: each state's input is the sum of
-      the layer input and all earlier states.
+    - ``"input"`` (Xia et al., TIP 2020, eq. 3-4; RCN in both variants, the released
+      RclBlock): h_0 = g(W_f * x), h_n = g(W_r * x + W_r * h_{n-1}) = g(W_r * (x + h_{n-1}));
+      needs as many input channels as features.
+    - ``"shortcut"`` (Xia et al., TIP 2020, eq. 6; RCN-S and its combinations): h_0 = g(W_f * x),
+      h_n = g(W_r * s_{n-1} + W_r * h_{n-1}) with s_{n-1} the input of step n-1 (s_0 = x):
+      each step's input is the layer input plus all earlier states. It differs from
+      ``"input"`` only in that shortcut: with one recurrent step the two are the same.
 
     `share_norm` gives the recurrent step one BatchNorm used at every step (the
     released code); otherwise each unrolled step n has its own BN_n (the papers'
@@ -232,21 +236,12 @@ class RecurrentConvLayer(nnx.Module):
         return h
 
 
-def attention_map(features: jax.Array, classifier_kernel: jax.Array, per_class_minmax: bool) -> jax.Array:
-    """The parameter-free attention unit of Xia et al., TIP 2020, eq. 7, a (B, K, K) map in [0, 1].
+def _combine_class_maps(per_class: jax.Array, per_class_minmax: bool) -> jax.Array:
+    """(B, C, K, K) per-class maps -> one (B, K, K) attention map in [0, 1], min-max normalised per sample.
 
-    M = sum_i sum_j W_i (.) d(X_j): `features` (B, H, W, N) are downsampled by
-    adaptive average pooling to the classifier's K x K grid, multiplied by each
-    class's classifier weights reshaped to (K, K, N), and reduced over channels.
-    Eq. 7 sums over classes and channels; the result is min-max normalised per
-    sample to soft weights. With `per_class_minmax` (the released code) each
-    class's channel-mean map is normalised first and the classes are averaged.
+    Eq. 7 sums the classes first; with `per_class_minmax` (the released code)
+    each class's map is normalised first and the classes are averaged.
     """
-    num_channels = features.shape[-1]
-    size = int(round((classifier_kernel.shape[0] // num_channels) ** 0.5))
-    weights = classifier_kernel.reshape(size, size, num_channels, -1)
-    pooled = adaptive_avg_pool(features, size)
-    per_class = jnp.einsum("bpqn,pqnc->bcpq", pooled, weights) / num_channels
 
     def minmax(a: jax.Array) -> jax.Array:
         low = a.min(axis=(-2, -1), keepdims=True)
@@ -258,9 +253,62 @@ def attention_map(features: jax.Array, classifier_kernel: jax.Array, per_class_m
     return minmax(per_class.sum(axis=1))
 
 
-def apply_attention(features: jax.Array, attention: jax.Array) -> jax.Array:
-    """Multiply (B, H, W, N) features by a (B, K, K) map, bilinearly resized to H x W."""
+def attention_map(features: jax.Array, classifier_kernel: jax.Array, per_class_minmax: bool) -> jax.Array:
+    """The parameter-free attention unit of Xia et al., TIP 2020, eq. 7, a (B, K, K) map in [0, 1].
+
+    M = sum_i sum_j W_i (.) d(X_j): `features` (B, H, W, N) are downsampled by
+    adaptive average pooling to the classifier's K x K grid, multiplied by each
+    class's classifier weights reshaped to (K, K, N), and reduced over channels;
+    the classes are combined by `_combine_class_maps` (with `per_class_minmax`,
+    the released code's SpatialAttentionBlock_P).
+    """
+    num_channels = features.shape[-1]
+    size = int(round((classifier_kernel.shape[0] // num_channels) ** 0.5))
+    weights = classifier_kernel.reshape(size, size, num_channels, -1)
+    pooled = adaptive_avg_pool(features, size)
+    per_class = jnp.einsum("bpqn,pqnc->bcpq", pooled, weights) / num_channels
+    return _combine_class_maps(per_class, per_class_minmax)
+
+
+def channel_mean_attention_map(
+    inputs: jax.Array, classifier_kernel: jax.Array, pool_size: int, per_class_minmax: bool
+) -> jax.Array:
+    """The attention map of the released RCN_C (its SpatialAttentionBlock_F), from inputs of any channel count.
+
+    Each class's classifier weights, reshaped to (K, K, M), are averaged over
+    their M channels to one K x K map and multiplied into the channel mean of
+    `inputs` (B, H, W, N) adaptively pooled to K x K; the classes are combined
+    by `_combine_class_maps`. RCN_C computes it from the network's input.
+    """
+    weights = classifier_kernel.reshape(pool_size, pool_size, -1, classifier_kernel.shape[-1]).mean(axis=2)
+    pooled = adaptive_avg_pool(inputs, pool_size).mean(axis=-1)
+    per_class = jnp.einsum("bpq,pqc->bcpq", pooled, weights)
+    return _combine_class_maps(per_class, per_class_minmax)
+
+
+def nearest_indices(size_in: int, size_out: int) -> np.ndarray:
+    """Source index of each output cell in PyTorch's default `F.interpolate` (mode "nearest"): floor(i * in / out)."""
+    return (np.arange(size_out) * size_in) // size_out
+
+
+RESIZES = ("bilinear", "nearest")
+
+
+def apply_attention(features: jax.Array, attention: jax.Array, resize: str = "bilinear") -> jax.Array:
+    """Multiply (B, H, W, N) features by a (B, K, K) map resized to H x W.
+
+    `resize`: "bilinear" (the `paper` variant: the paper does not say how) or
+    "nearest", PyTorch's `F.interpolate` default, which the released code uses
+    (`nearest_indices`; `jax.image.resize`'s nearest picks other cells when H/K is
+    not an integer).
+    """
+    if resize not in RESIZES:
+        raise ValueError(f"unknown attention resize {resize!r}; valid: {RESIZES}")
     b, h, w, _ = features.shape
     if attention.shape[1:] != (h, w):
-        attention = jax.image.resize(attention, (b, h, w), method="bilinear")
+        if resize == "nearest":
+            rows, cols = nearest_indices(attention.shape[1], h), nearest_indices(attention.shape[2], w)
+            attention = attention[:, rows][:, :, cols]
+        else:
+            attention = jax.image.resize(attention, (b, h, w), method="bilinear")
     return features * attention[..., None]
