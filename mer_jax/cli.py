@@ -1,6 +1,6 @@
-"""`mer-jax synth|build|train|describe|predict`: one parser; each subcommand calls the library.
+"""`mer-jax synth|build|train|search|describe|predict`: one parser; each subcommand calls the library.
 
-Config-driven subcommands (train, describe) take an experiment file,
+Config-driven subcommands (train, search, describe) take an experiment file,
 ``--config FILE``, and override any of its values ml_collections style,
 ``--config.train.epochs=5``. ``mer-jax SUBCOMMAND --help`` lists each one's flags.
 """
@@ -62,6 +62,20 @@ def train(args) -> None:
     )
 
 
+def search(args) -> None:
+    from mer_jax.search import search as search_lib
+
+    result = search_lib(args.config, args.workdir, progress=args.progress)
+    choice = result["choice"]
+    named = f" (= {choice['equals']})" if choice["equals"] else ""
+    print(
+        f"{len(result['folds'])} folds searched ({result['seconds']:.0f} s): stem {choice['stem']}, "
+        f"recurrence {choice['recurrence']}, attention {list(choice['attention'])}{named}\n"
+        f"architecture: {args.workdir}/architecture.json\n"
+        f"train it: mer-jax train --config {args.workdir}/derived_config.py --workdir DIR"
+    )
+
+
 def describe(args) -> None:
     from mer_jax.describe import describe as describe_model
 
@@ -92,7 +106,7 @@ def _add_config_flag(parser: argparse.ArgumentParser) -> None:
 
 def make_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mer-jax", description=DESCRIPTION)
-    commands = parser.add_subparsers(dest="command", required=True, metavar="{synth,build,train,describe,predict}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="{synth,build,train,search,describe,predict}")
 
     command = commands.add_parser(
         "synth", help="write a synthetic CASME II + SAMM + SMIC composite in the real layouts",
@@ -124,6 +138,17 @@ def make_parser() -> argparse.ArgumentParser:
     command.add_argument("--workdir", required=True, help="where checkpoints, the report and the final model go")
     command.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True, help="a progress bar")
     command.set_defaults(run=train)
+
+    command = commands.add_parser(
+        "search", help="the architecture search of Xia et al., TIP 2020 (sec. IV-C-4, eq. 8)",
+        description="Search the module placements of Xia et al., TIP 2020 (Fig. 6) with an eq. 8 supernet on the "
+        "config's first search.num_folds folds; write architecture.json and derived_config.py (a config for "
+        "`mer-jax train`) into --workdir (docs/search.md).",
+    )
+    _add_config_flag(command)
+    command.add_argument("--workdir", required=True, help="where architecture.json and derived_config.py go")
+    command.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True, help="a progress bar")
+    command.set_defaults(run=search)
 
     command = commands.add_parser(
         "describe", help="a model's layer table, parameter count and FLOPs",

@@ -43,7 +43,7 @@ def test_describe_strcn_g():
 def test_usage_errors_are_clear():
     result = mer_jax("fit", "--config", "configs/quickstart.py")
     assert result.returncode != 0 and "invalid choice: 'fit'" in result.stderr
-    assert "{synth,build,train,describe,predict}" in result.stderr
+    assert "{synth,build,train,search,describe,predict}" in result.stderr
     result = mer_jax("train", "--config", "configs/quickstart.py")
     assert result.returncode != 0 and "the following arguments are required: --workdir" in result.stderr
     result = mer_jax("describe", "--config", "configs/quickstart.py", "--config.model.name=resnet")
@@ -56,7 +56,7 @@ def test_usage_errors_are_clear():
     assert result.returncode != 0 and "unrecognized arguments: --config.train.epochs=3" in result.stderr
 
 
-@pytest.mark.parametrize("command", ["synth", "build", "train", "describe", "predict"])
+@pytest.mark.parametrize("command", ["synth", "build", "train", "search", "describe", "predict"])
 def test_every_subcommand_has_help(command):
     result = mer_jax(command, "--help")
     assert result.returncode == 0, result.stderr
