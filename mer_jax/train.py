@@ -30,6 +30,7 @@ from tqdm import tqdm
 from mer_jax import data, final_model, losses, protocols, report
 from mer_jax.checkpoint import Checkpointer, config_fingerprint
 from mer_jax.data import Dataset
+from mer_jax.epoch_log import EpochLog
 from mer_jax.models import create_model
 from mer_jax.parallel import FoldInputs, FoldProgram
 from mer_jax.platform import tuning_for
@@ -188,6 +189,7 @@ def train_folds(
     fold_ids: np.ndarray | None = None,
     fold_seeds: np.ndarray | None = None,
     checkpoint_dir: Path | None = None,
+    log_dir: Path | None = None,
     progress: bool = True,
     on_epoch_end: Callable[[int], None] | None = None,
 ) -> TrainResult:
@@ -197,6 +199,8 @@ def train_folds(
     (3, 7) trained alone with `fold_ids=(3, 7)` are the folds 3 and 7 of a run of all.
     `fold_seeds` gives each fold its seed (default `train.seed` for all): a fold
     with seed s is that fold of a run with `train.seed = s`.
+    `log_dir` receives each epoch's training metrics as they come (metrics.jsonl and
+    TensorBoard event files, mer_jax/epoch_log.py).
     `on_epoch_end(epoch)` is called after every epoch and its checkpoint.
     """
     fold_ids = np.arange(folds.num_folds) if fold_ids is None else np.asarray(fold_ids)
@@ -221,6 +225,9 @@ def train_folds(
     runner.stop(np.flatnonzero(epochs_trained <= start_epoch))  # folds a resumed run had stopped
 
     compile_seconds = runner.compile()
+    log = EpochLog(log_dir, folds.names, start_epoch) if log_dir is not None else None
+    if log is not None:
+        log.compiled(compile_seconds)
     test_labels = dataset.label[inputs.test_index[:num_folds]]
     test_valid = inputs.test_valid[:num_folds]
     test_logits = None
@@ -229,6 +236,7 @@ def train_folds(
     start = time.perf_counter()
     train_seconds = earlier_seconds  # until the last epoch's training ends (what a checkpoint records)
     for epoch in range(start_epoch, epochs):
+        epoch_start = time.perf_counter()
         metrics, logits = runner.run_epoch(epoch, learning_rate(config.train, epoch))
         test_logits = logits[:num_folds]
         correct = (test_logits.argmax(-1) == test_labels) & test_valid
@@ -238,6 +246,16 @@ def train_folds(
             history[name].append(np.where(stopped, np.nan, metrics[name][:num_folds]).astype(np.float32))
         epochs_trained = stopping_epochs(history["train_loss"], config.train.stop_loss, epochs, num_folds)
         runner.stop(np.flatnonzero(epochs_trained == epoch + 1))
+        if log is not None:
+            log.write(
+                epoch,
+                learning_rate=learning_rate(config.train, epoch),
+                train_loss=history["train_loss"][-1],
+                train_accuracy=history["train_accuracy"][-1],
+                steps=int(inputs.num_steps[:num_folds][~stopped].sum()),
+                seconds=time.perf_counter() - epoch_start,
+                folds_stopped=int((epochs_trained <= epoch + 1).sum()),
+            )
         bar.set_postfix(
             loss=f"{np.nanmean(history['train_loss'][-1]) if not stopped.all() else np.nan:.3f}",
             acc=f"{np.nanmean(history['train_accuracy'][-1]) if not stopped.all() else np.nan:.3f}",
@@ -251,6 +269,8 @@ def train_folds(
         if on_epoch_end is not None:
             on_epoch_end(epoch)
     bar.close()
+    if log is not None:
+        log.close()
     if checkpointer is not None:
         checkpointer.close()
     if test_logits is None:  # resumed a run that had already finished
@@ -293,7 +313,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path, *
     trained, fold_ids, fold_seeds = folds_of_seeds(folds, seeds, final=config.train.final_model)
     result = train_folds(
         config, dataset, trained, fold_ids=fold_ids, fold_seeds=fold_seeds, checkpoint_dir=workdir / "checkpoints",
-        progress=progress,
+        log_dir=workdir, progress=progress,
     )
     num_folds = folds.num_folds
     if config.train.final_model:
@@ -353,7 +373,8 @@ def folds_of_seeds(folds: Folds, seeds: np.ndarray, *, final: bool) -> tuple[Fol
     """
     if len(seeds) < 1:
         raise ValueError(f"train.num_seeds must be >= 1, got {len(seeds)}")
-    repeated = protocols.Folds(np.tile(folds.test_masks, (len(seeds), 1)), folds.names * len(seeds))
+    names = [f"{name}@seed{seed}" if len(seeds) > 1 else name for seed in seeds for name in folds.names]
+    repeated = protocols.Folds(np.tile(folds.test_masks, (len(seeds), 1)), tuple(names))
     fold_ids = np.tile(np.arange(folds.num_folds), len(seeds))
     fold_seeds = np.repeat(seeds, folds.num_folds)
     if final:

@@ -4,6 +4,7 @@ import collections
 import dataclasses
 import json
 import os
+import struct
 import subprocess
 import sys
 from pathlib import Path
@@ -258,6 +259,52 @@ def test_a_fold_stops_after_its_first_epoch_below_the_stop_loss(strategy, tmp_pa
     resumed = train_folds(config, dataset, folds, checkpoint_dir=tmp_path, progress=False)
     np.testing.assert_array_equal(resumed.epochs_trained, expected)
     np.testing.assert_allclose(resumed.test_logits, stopped.test_logits, rtol=1e-5, atol=1e-5)
+
+
+def tensorboard_scalars(folder: Path) -> dict[str, dict[int, float]]:
+    """tag -> {step: value} of every scalar in the TensorBoard event files under `folder` (TFRecord framing)."""
+    from tensorboardX.proto.event_pb2 import Event
+
+    scalars = collections.defaultdict(dict)
+    for path in sorted(folder.glob("events.out.tfevents.*")):
+        data, offset = path.read_bytes(), 0
+        while offset < len(data):
+            (length,) = struct.unpack_from("<Q", data, offset)
+            event = Event.FromString(data[offset + 12 : offset + 12 + length])
+            offset += 12 + length + 4  # length, its crc, the record, its crc
+            for value in event.summary.value:
+                scalars[value.tag][event.step] = value.simple_value
+    return scalars
+
+
+def test_each_epoch_is_logged_once_as_it_trains_even_across_a_resume(tmp_path):
+    config, dataset, folds = tiny_setup("loop", epochs=4)
+    config.train.checkpoint_every = 2  # the crash comes after epoch 2 is logged but not checkpointed
+
+    def crash(epoch):
+        if epoch == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train_folds(config, dataset, folds, checkpoint_dir=tmp_path / "checkpoints", log_dir=tmp_path,
+                    progress=False, on_epoch_end=crash)
+    result = train_folds(config, dataset, folds, checkpoint_dir=tmp_path / "checkpoints", log_dir=tmp_path,
+                         progress=False)
+    records = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in records] == [0, 1, 2, 3]  # epoch 2 trained twice, logged once
+    for epoch, record in enumerate(records):
+        assert record["train_loss"] == pytest.approx(float(result.history["train_loss"][epoch].mean()), rel=1e-6)
+        assert list(record["per_fold"]) == list(folds.names)
+        assert record["per_fold"][folds.names[0]]["train_loss"] == pytest.approx(
+            float(result.history["train_loss"][epoch, 0]), rel=1e-6
+        )
+        assert record["learning_rate"] == pytest.approx(config.train.learning_rate)
+        assert record["steps_per_second"] > 0
+    scalars = tensorboard_scalars(tmp_path / "tensorboard")
+    assert sorted(scalars["train/loss"]) == [1, 2, 3, 4]
+    assert scalars["train/loss"][4] == pytest.approx(records[3]["train_loss"], rel=1e-6)
+    assert f"train_loss_per_fold/{folds.names[0]}" in scalars and "speed/compile_seconds" in scalars
+    assert not any("test" in tag or "held" in tag for tag in scalars)  # no held-out curve to pick an epoch on
 
 
 def test_schedule_and_strategy_choice():
