@@ -37,14 +37,27 @@ def _fit_folds(saved: np.ndarray, fresh: np.ndarray) -> np.ndarray:
     return np.concatenate([saved[:n], fresh[n:]])
 
 
+def this_process_only() -> ocp.options.MultiprocessingOptions:
+    """Orbax options for a checkpoint that one process writes alone (its own folds, mer_jax/distributed.py):
+    no barrier with the other processes, which write their own."""
+    process = jax.process_index()
+    return ocp.options.MultiprocessingOptions(
+        primary_host=process, active_processes={process}, barrier_sync_key_prefix=f"process_{process}"
+    )
+
+
 class Checkpointer:
     """Saves (state, epoch, history, training time) every few epochs; restores the latest."""
 
     def __init__(self, directory: Path, fingerprint: str, keep: int = 2):
         self.fingerprint = fingerprint
+        Path(directory).mkdir(parents=True, exist_ok=True)  # orbax creates none for a one-process checkpoint
         self.manager = ocp.CheckpointManager(
             Path(directory).absolute(),
-            options=ocp.CheckpointManagerOptions(max_to_keep=keep, create=True, enable_async_checkpointing=False),
+            options=ocp.CheckpointManagerOptions(
+                max_to_keep=keep, create=False, enable_async_checkpointing=False,
+                multiprocessing_options=this_process_only(),
+            ),
         )
 
     def restore(self, template):

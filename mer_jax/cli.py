@@ -52,9 +52,13 @@ def build(args) -> None:
 
 
 def train(args) -> None:
+    import jax
+
     from mer_jax.train import train_and_evaluate
 
     result = train_and_evaluate(args.config, args.workdir, progress=args.progress)
+    if jax.process_index() != 0:  # process 0 reports for the run
+        return
     print(
         f"{result['num_folds']} folds, {result['strategy']}: accuracy {result['accuracy']:.3f}  "
         f"UF1 {result['uf1']:.3f}  UAR {result['uar']:.3f}  ({result['train_seconds']:.1f} s)\n"
@@ -104,6 +108,16 @@ def _add_config_flag(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_distributed_flags(parser: argparse.ArgumentParser) -> None:
+    """Flags of a run over several processes (mer_jax/distributed.py, docs/scale.md)."""
+    group = parser.add_argument_group("several processes (hosts); none given: one process")
+    group.add_argument("--coordinator_address", default=None, help="host:port of process 0")
+    group.add_argument("--num_processes", type=int, default=None, help="how many processes run")
+    group.add_argument("--process_id", type=int, default=None, help="this process's index, 0 .. num_processes - 1")
+    group.add_argument("--distributed", action="store_true",
+                       help="take the three from the platform (TPU VMs, SLURM): jax.distributed.initialize()")
+
+
 def make_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mer-jax", description=DESCRIPTION)
     commands = parser.add_subparsers(dest="command", required=True, metavar="{synth,build,train,search,describe,predict}")
@@ -137,6 +151,7 @@ def make_parser() -> argparse.ArgumentParser:
     _add_config_flag(command)
     command.add_argument("--workdir", required=True, help="where checkpoints, the report and the final model go")
     command.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True, help="a progress bar")
+    _add_distributed_flags(command)
     command.set_defaults(run=train)
 
     command = commands.add_parser(
@@ -181,6 +196,12 @@ def run(argv: list[str]) -> None:
     if hasattr(args, "config"):
         args.config = load_config(args.config, rest)
     logging.set_verbosity(logging.WARNING)  # orbax logs every checkpoint step at INFO
+    if hasattr(args, "coordinator_address"):
+        from mer_jax import distributed
+
+        distributed.initialize(
+            args.coordinator_address, args.num_processes, args.process_id, from_platform=args.distributed
+        )
     args.run(args)
 
 

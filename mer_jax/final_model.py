@@ -22,6 +22,7 @@ import numpy as np
 import orbax.checkpoint as ocp
 from flax import nnx
 
+from mer_jax.checkpoint import this_process_only
 from mer_jax.models import create_model
 
 FOLDER = "final_model"
@@ -59,7 +60,7 @@ def save(
     """Writes ``workdir/final_model`` (replacing an earlier one); returns the folder."""
     folder = Path(workdir).absolute() / FOLDER
     state = {"params": nnx.to_pure_dict(params), "stats": nnx.to_pure_dict(stats)}
-    with ocp.StandardCheckpointer() as checkpointer:
+    with ocp.StandardCheckpointer(multiprocessing_options=this_process_only()) as checkpointer:
         checkpointer.save(folder / "state", state, force=True)
     meta = {
         "model": config.model.to_dict(),
@@ -85,7 +86,7 @@ def load(workdir: str | Path) -> FinalModel:
     model = create_model(meta["model"], num_classes=len(class_names), input_shape=input_shape, rngs=nnx.Rngs(0))
     graphdef, params, stats = nnx.split(model, nnx.Param, nnx.BatchStat)
     template = {"params": nnx.to_pure_dict(params), "stats": nnx.to_pure_dict(stats)}
-    with ocp.StandardCheckpointer() as checkpointer:
+    with ocp.StandardCheckpointer(multiprocessing_options=this_process_only()) as checkpointer:
         restored = checkpointer.restore(folder / "state", template)
     nnx.replace_by_pure_dict(params, restored["params"])
     nnx.replace_by_pure_dict(stats, restored["stats"])

@@ -140,3 +140,15 @@ def make_folds(
     if name == "kfold":
         return stratified_kfold(labels, k=k, seed=seed)
     raise ValueError(f"unknown protocol {name!r}; valid names: {list(PROTOCOLS)}")
+
+
+def folds_of_config(protocol, *, subjects: ArrayLike, labels: ArrayLike) -> Folds:
+    """:func:`make_folds` with the settings of a run's ``config.protocol`` (name, seed, k, test_fraction)."""
+    return make_folds(
+        protocol.name,
+        subjects=subjects,
+        labels=labels,
+        seed=protocol.seed,
+        k=protocol.k,
+        test_fraction=protocol.test_fraction,
+    )

@@ -426,14 +426,7 @@ def search(
     workdir.mkdir(parents=True, exist_ok=True)
     dataset = data.load(config.data) if dataset is None else dataset
     check_dataset_matches_config(dataset, config)
-    folds = protocols.make_folds(
-        config.protocol.name,
-        subjects=dataset.subject,
-        labels=dataset.label,
-        seed=config.protocol.seed,
-        k=config.protocol.k,
-        test_fraction=config.protocol.test_fraction,
-    )
+    folds = protocols.folds_of_config(config.protocol, subjects=dataset.subject, labels=dataset.label)
     count = config.search.num_folds or folds.num_folds
     if not 0 < count <= folds.num_folds:
         raise ValueError(f"search.num_folds={config.search.num_folds}: the protocol has {folds.num_folds} folds")

@@ -27,7 +27,7 @@ import numpy as np
 import optax
 from tqdm import tqdm
 
-from mer_jax import data, final_model, losses, protocols, report
+from mer_jax import data, distributed, final_model, losses, protocols, report
 from mer_jax.checkpoint import Checkpointer, config_fingerprint
 from mer_jax.data import Dataset
 from mer_jax.epoch_log import EpochLog
@@ -37,6 +37,7 @@ from mer_jax.platform import tuning_for
 from mer_jax.protocols import Folds
 from mer_jax.runners import RUNNERS
 from mer_jax.seeds import summarize_seeds
+from mer_jax.strategy_timing import choose_strategy
 
 SCHEDULES = ("constant", "exponential")
 
@@ -145,7 +146,7 @@ def make_runner(
     fold_seeds: np.ndarray,
 ):
     """The fold program for `config` and the runner of the configured strategy, tuned for the devices' platform."""
-    devices = jax.devices()
+    devices = jax.local_devices()  # another process trains its own folds on its own devices
     train = config.train
     tuning = tuning_for(
         devices[0].platform,
@@ -300,24 +301,30 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path, *
     workdir.mkdir(parents=True, exist_ok=True)
     dataset = data.load(config.data)
     check_dataset_matches_config(dataset, config)
-    folds = protocols.make_folds(
-        config.protocol.name,
-        subjects=dataset.subject,
-        labels=dataset.label,
-        seed=config.protocol.seed,
-        k=config.protocol.k,
-        test_fraction=config.protocol.test_fraction,
-    )
-    (workdir / "config.json").write_text(config.to_json_best_effort(indent=2))
+    folds = protocols.folds_of_config(config.protocol, subjects=dataset.subject, labels=dataset.label)
+    strategy_timing = None
+    if config.train.strategy == "auto":  # decided by timing each strategy on this machine (cached)
+        config = config.copy_and_resolve_references()
+        config.train.strategy, strategy_timing = choose_strategy(config, dataset)
+    writer = distributed.is_writer()
+    if writer:
+        (workdir / "config.json").write_text(config.to_json_best_effort(indent=2))
     seeds = config.train.seed + np.arange(config.train.num_seeds)
     trained, fold_ids, fold_seeds = folds_of_seeds(folds, seeds, final=config.train.final_model)
-    result = train_folds(
-        config, dataset, trained, fold_ids=fold_ids, fold_seeds=fold_seeds, checkpoint_dir=workdir / "checkpoints",
-        log_dir=workdir, progress=progress,
-    )
     num_folds = folds.num_folds
-    if config.train.final_model:
-        final = jax.tree.map(lambda leaf: leaf[len(seeds) * num_folds], result.state)
+    final_fold = len(seeds) * num_folds if config.train.final_model else None
+    mine = distributed.share(trained.num_folds, final_fold=final_fold)  # every fold in a single-process run
+    checkpoints = workdir / "checkpoints"
+    if jax.process_count() > 1:
+        checkpoints = checkpoints / f"process_{jax.process_index()}"
+    local = train_folds(
+        config, dataset, protocols.Folds(trained.test_masks[mine], tuple(trained.names[f] for f in mine)),
+        fold_ids=fold_ids[mine], fold_seeds=fold_seeds[mine], checkpoint_dir=checkpoints,
+        log_dir=workdir if writer else None, progress=progress and writer,
+    )
+    result = gather_result(local, trained, mine, final_fold)
+    if config.train.final_model and writer:  # process 0 trained the final fold
+        final = jax.tree.map(lambda leaf: leaf[list(mine).index(final_fold)], local.state)
         is_built = "/" in config.data.name
         final_model.save(
             workdir, config, class_names=dataset.class_names, input_shape=dataset.input_shape,
@@ -355,14 +362,50 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path, *
             "variant": config.model.get("variant", ""),
             "shuffle_labels": bool(config.data.shuffle_labels),
             "stop_loss": float(config.train.stop_loss),
+            "strategy_timing": strategy_timing,  # ms per fold-step of each strategy; None: strategy forced
             "devices": [str(d) for d in jax.devices()],
             **over_seeds,
         },
     )
     for entry in built["per_fold"]:  # train.seed's folds, as the tables
         entry["epochs_trained"] = int(first.epochs_trained[entry["fold"]])
-    report.write_report(workdir, built, history=first.history)
+    if writer:
+        report.write_report(workdir, built, history=first.history)
     return built
+
+
+def gather_result(local: TrainResult, trained: Folds, mine: np.ndarray, final_fold: int | None) -> TrainResult:
+    """The result of every fold of `trained` from each process's `local` result of its folds `mine`
+    (mer_jax/distributed.py); the local result itself in a single-process run. The state stays local."""
+    if jax.process_count() == 1:
+        return local
+    width = int(trained.test_masks.sum(axis=1).max())  # held-out slots: the same on every process
+
+    def widened(values: np.ndarray) -> np.ndarray:
+        out = np.zeros((values.shape[0], width, *values.shape[2:]), values.dtype)
+        out[:, : values.shape[1]] = values
+        return out
+
+    per_fold = {
+        "test_logits": widened(local.test_logits),
+        "test_index": widened(local.test_index),
+        "test_valid": widened(local.test_valid),
+        "epochs_trained": local.epochs_trained,
+        "seconds": np.tile([[local.train_seconds, local.compile_seconds]], (len(mine), 1)),
+        **{f"history/{name}": values.T for name, values in local.history.items()},
+    }
+    joined = distributed.gather(per_fold, trained.num_folds, final_fold=final_fold)
+    return dataclasses.replace(
+        local,
+        test_logits=joined["test_logits"],
+        test_index=joined["test_index"],
+        test_valid=joined["test_valid"],
+        epochs_trained=joined["epochs_trained"],
+        history={name: joined[f"history/{name}"].T for name in local.history},
+        train_seconds=float(joined["seconds"][:, 0].max()),
+        compile_seconds=float(joined["seconds"][:, 1].max()),
+        state=None,
+    )
 
 
 def folds_of_seeds(folds: Folds, seeds: np.ndarray, *, final: bool) -> tuple[Folds, np.ndarray, np.ndarray]:

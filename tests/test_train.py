@@ -404,3 +404,28 @@ def test_the_quickstart_reaches_the_readmes_uf1(tmp_path):
     measure of learning (tests/test_controls.py is that, on other data)."""
     report = train_and_evaluate(quickstart(), tmp_path, progress=False)
     assert report["uf1"] >= 0.8, report["uf1"]  # measured 0.82
+
+
+def test_auto_times_each_strategy_once_per_setup_and_takes_the_fastest(tmp_path, monkeypatch):
+    from mer_jax import strategy_timing
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    config = quickstart(epochs=1)
+    config.data.synthetic.update(subjects_per_dataset=(2, 2, 2), clips_per_subject=8, size=24)
+    config.data.input_shape = (24, 24, 3)
+    config.model.pool_size = 3
+    config.train.batch_size = 8
+    report = train_and_evaluate(config, tmp_path / "run", progress=False)
+    timing = report["strategy_timing"]
+    assert set(timing) == {"loop", "vmap"} and all(ms > 0 for ms in timing.values())
+    assert report["strategy"] == min(timing, key=timing.get)
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["train"]["strategy"] == report["strategy"]
+    monkeypatch.setattr(strategy_timing, "measure", lambda *a: pytest.fail("measured again"))
+    again = train_and_evaluate(config, tmp_path / "again", progress=False)  # the cached timing
+    assert again["strategy_timing"] == timing
+    config.train.strategy = "vmap"  # forced: no timing
+    assert train_and_evaluate(config, tmp_path / "forced", progress=False)["strategy_timing"] is None
+    dataset = data.load(config.data)  # too few clips to time on: the rule
+    fields = ("x", "label", "subject", "dataset", "sample_id")
+    small = dataclasses.replace(dataset, **{name: getattr(dataset, name)[:10] for name in fields})
+    assert strategy_timing.choose_strategy(config, small) == (resolve_strategy("auto", "cpu"), None)

@@ -1,0 +1,74 @@
+"""Two local CPU processes (jax.distributed over gloo) train the folds of one run: the same as one process."""
+
+import json
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mer_jax import distributed, final_model
+
+REPO = Path(__file__).resolve().parents[1]
+# A quick start small enough for seconds: 6 folds (2 subjects per data set), 2 epochs, a final model.
+OVERRIDES = [
+    "--config.data.synthetic.subjects_per_dataset=(2,2,2)", "--config.data.synthetic.clips_per_subject=8",
+    "--config.data.synthetic.size=24", "--config.data.input_shape=(24,24,3)", "--config.model.pool_size=3",
+    "--config.train.epochs=2", "--config.train.batch_size=8", "--config.train.final_model=True",
+    "--config.train.checkpoint_every=1",
+]
+
+
+def mer_jax_train(workdir: Path, *extra: str) -> subprocess.Popen:
+    command = [sys.executable, "-m", "mer_jax.cli", "train", "--config", "configs/quickstart.py",
+               "--workdir", str(workdir), "--no-progress", *OVERRIDES, *extra]
+    return subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={"JAX_PLATFORMS": "cpu", "PATH": "/usr/bin:/bin"})
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("localhost", 0))
+        return sock.getsockname()[1]
+
+
+def finished(process: subprocess.Popen) -> str:
+    out, err = process.communicate(timeout=600)
+    assert process.returncode == 0, err[-3000:]
+    return out
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """The same run in one process and in two (sharing a workdir, as hosts share a bucket)."""
+    one, two = tmp_path_factory.mktemp("one"), tmp_path_factory.mktemp("two")
+    single = mer_jax_train(one)
+    address = f"localhost:{free_port()}"
+    pair = [mer_jax_train(two, f"--coordinator_address={address}", "--num_processes=2", f"--process_id={p}")
+            for p in (0, 1)]
+    outputs = [finished(p) for p in (single, *pair)]
+    return one, two, outputs
+
+
+def test_two_processes_predict_as_one_and_only_process_0_writes(runs):
+    one, two, (single_out, out_0, out_1) = runs
+    report_one = json.loads((one / "report.json").read_text())
+    report_two = json.loads((two / "report.json").read_text())
+    assert report_two["predictions"] == report_one["predictions"]
+    assert report_two["per_fold"] == report_one["per_fold"]
+    assert "UF1" in out_0 and "UF1" not in out_1  # process 1 trains its folds and reports nothing
+    # Each process checkpoints its own folds (so a pod run resumes); one report, one final model, one log.
+    assert sorted(p.name for p in (two / "checkpoints").iterdir()) == ["process_0", "process_1"]
+    assert (two / "final_model").is_dir() and len((two / "metrics.jsonl").read_text().splitlines()) == 2
+    x = np.random.default_rng(0).normal(size=(4, 24, 24, 3)).astype(np.float32)
+    np.testing.assert_array_equal(final_model.load(two).probabilities(x), final_model.load(one).probabilities(x))
+
+
+def test_initialize_without_settings_stays_single_process_and_partial_settings_are_refused():
+    distributed.initialize()
+    assert distributed.share(5).tolist() == [0, 1, 2, 3, 4]
+    assert distributed.share(5, final_fold=4).tolist() == [0, 1, 2, 3, 4]
+    with pytest.raises(ValueError, match="--coordinator_address, --num_processes and --process_id together"):
+        distributed.initialize("localhost:1234", None, 0)
