@@ -77,6 +77,11 @@ def gather(per_fold: dict[str, np.ndarray], num_folds: int, *, final_fold: int |
     return out
 
 
+def maximum(value: float) -> float:
+    """The largest of every process's `value` (e.g. the slowest process's training time)."""
+    return float(np.max(multihost_utils.process_allgather(np.float64(value))))
+
+
 def _share_of(process: int, count: int, num_folds: int, final_fold: int | None) -> np.ndarray:
     mine = [f for f in range(num_folds) if f != final_fold and f % count == process]
     if final_fold is not None and process == 0:

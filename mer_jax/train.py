@@ -238,7 +238,8 @@ def train_folds(
     train_seconds = earlier_seconds  # until the last epoch's training ends (what a checkpoint records)
     for epoch in range(start_epoch, epochs):
         epoch_start = time.perf_counter()
-        metrics, logits = runner.run_epoch(epoch, learning_rate(config.train, epoch))
+        lr = learning_rate(config.train, epoch)
+        metrics, logits = runner.run_epoch(epoch, lr)
         test_logits = logits[:num_folds]
         correct = (test_logits.argmax(-1) == test_labels) & test_valid
         history["test_accuracy"].append(correct.sum(1) / np.maximum(test_valid.sum(1), 1))
@@ -250,7 +251,7 @@ def train_folds(
         if log is not None:
             log.write(
                 epoch,
-                learning_rate=learning_rate(config.train, epoch),
+                learning_rate=lr,
                 train_loss=history["train_loss"][-1],
                 train_accuracy=history["train_accuracy"][-1],
                 steps=int(inputs.num_steps[:num_folds][~stopped].sum()),
@@ -391,7 +392,6 @@ def gather_result(local: TrainResult, trained: Folds, mine: np.ndarray, final_fo
         "test_index": widened(local.test_index),
         "test_valid": widened(local.test_valid),
         "epochs_trained": local.epochs_trained,
-        "seconds": np.tile([[local.train_seconds, local.compile_seconds]], (len(mine), 1)),
         **{f"history/{name}": values.T for name, values in local.history.items()},
     }
     joined = distributed.gather(per_fold, trained.num_folds, final_fold=final_fold)
@@ -402,8 +402,8 @@ def gather_result(local: TrainResult, trained: Folds, mine: np.ndarray, final_fo
         test_valid=joined["test_valid"],
         epochs_trained=joined["epochs_trained"],
         history={name: joined[f"history/{name}"].T for name in local.history},
-        train_seconds=float(joined["seconds"][:, 0].max()),
-        compile_seconds=float(joined["seconds"][:, 1].max()),
+        train_seconds=distributed.maximum(local.train_seconds),
+        compile_seconds=distributed.maximum(local.compile_seconds),
         state=None,
     )
 
