@@ -27,14 +27,19 @@ class Dataset:
     """All examples of a dataset, one row per clip.
 
     Attributes:
-      x: (N, ...) float32 model inputs of any rank per example, e.g. (N, H, W, C)
-        u, v, strain maps (Xia et al., TIP 2020, eq. 2), (N, T, H, W, C) clips.
+      x: (N, ...) model inputs of any rank per example, e.g. (N, H, W, C)
+        u, v, strain maps (Xia et al., TIP 2020, eq. 2), (N, T, H, W, C) clips;
+        float32, or uint8 images that the model scales by 1/255 (a quarter of
+        the host and device memory).
       label: (N,) int32 class indices into ``class_names``.
       subject: (N,) str subject ids, unique across source datasets
         (e.g. ``'casme2/sub01'``).
       dataset: (N,) str source dataset name (e.g. ``'casme2'``).
       sample_id: (N,) str unique clip ids (e.g. ``'casme2/sub01/EP02_01f'``).
       class_names: class name of each label index.
+      extra: further per-example arrays, each with the leading N axis, that a
+        model family or a trainer needs beside x and label (e.g. the frame
+        count of padded clips, per-region labels).
     """
 
     x: np.ndarray
@@ -43,6 +48,7 @@ class Dataset:
     dataset: np.ndarray
     sample_id: np.ndarray
     class_names: tuple[str, ...]
+    extra: dict[str, np.ndarray] = dataclasses.field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not isinstance(self.x, np.ndarray) or self.x.ndim < 2:
@@ -50,8 +56,8 @@ class Dataset:
                 f"Dataset.x must be a numpy array (N, ...) of one example per row; got {type(self.x).__name__} "
                 f"with shape {getattr(self.x, 'shape', None)}"
             )
-        if self.x.dtype != np.float32:
-            raise ValueError(f"Dataset.x must be float32; got {self.x.dtype}")
+        if self.x.dtype not in (np.float32, np.uint8):
+            raise ValueError(f"Dataset.x must be float32 or uint8; got {self.x.dtype}")
         n = self.x.shape[0]
         expected = {"label": "i", "subject": "U", "dataset": "U", "sample_id": "U"}
         for field, kind in expected.items():
@@ -74,6 +80,12 @@ class Dataset:
                 f"Dataset.label values must lie in [0, {len(self.class_names)}) for class_names "
                 f"{self.class_names}; got min {self.label.min()}, max {self.label.max()}"
             )
+        for field, value in self.extra.items():
+            if not isinstance(value, np.ndarray) or value.ndim < 1 or value.shape[0] != n:
+                raise ValueError(
+                    f"Dataset.extra[{field!r}] must be a numpy array with one row per example ({n}); "
+                    f"got shape {getattr(value, 'shape', None)}"
+                )
         ids, counts = np.unique(self.sample_id, return_counts=True)
         if (counts > 1).any():
             raise ValueError(f"Dataset.sample_id must be unique; repeated: {ids[counts > 1][:5].tolist()}")
@@ -92,6 +104,14 @@ class Dataset:
     def input_shape(self) -> tuple[int, ...]:
         """Shape of one example, e.g. (H, W, C) or (T, H, W, C)."""
         return tuple(int(d) for d in self.x.shape[1:])
+
+    def take(self, index: np.ndarray) -> Dataset:
+        """The examples ``index`` (indices or a boolean mask), every per-example array alike."""
+        return dataclasses.replace(
+            self, x=self.x[index], label=self.label[index], subject=self.subject[index],
+            dataset=self.dataset[index], sample_id=self.sample_id[index],
+            extra={field: value[index] for field, value in self.extra.items()},
+        )
 
     def shuffled_labels(self, seed: int) -> np.ndarray:
         """A random permutation of ``label`` (same class counts, links to x broken).

@@ -17,42 +17,65 @@ PROTOCOLS = ("loso", "lovo", "kfold")
 
 @dataclasses.dataclass(frozen=True, eq=False)
 class Folds:
-    """Held-out samples of each fold.
+    """Held-out and training samples of each fold.
 
     test_masks: (F, N) bool, True where fold f holds sample n out.
     names: F fold names (the held-out subject for LOSO).
+    only_train: (F, N) bool or None: where given, fold f trains on exactly
+      these samples (e.g. augmented copies of its training clips, which no
+      fold ever tests on); None: every sample a fold does not hold out.
     """
 
     test_masks: np.ndarray
     names: tuple[str, ...]
+    only_train: np.ndarray | None = None
 
     def __post_init__(self) -> None:
-        masks = np.asarray(self.test_masks)
-        if masks.ndim != 2 or masks.dtype != np.bool_:
-            raise ValueError(
-                f"test_masks must be a 2-D bool array (folds, samples), "
-                f"got shape {masks.shape} dtype {masks.dtype}"
-            )
+        masks = self._frozen(self.test_masks, "test_masks")
         if len(self.names) != masks.shape[0]:
             raise ValueError(f"{len(self.names)} fold names given for {masks.shape[0]} folds")
-        masks = masks.copy()
-        masks.setflags(write=False)
         object.__setattr__(self, "test_masks", masks)
         object.__setattr__(self, "names", tuple(str(name) for name in self.names))
+        if self.only_train is not None:
+            train = self._frozen(self.only_train, "only_train")
+            if train.shape != masks.shape:
+                raise ValueError(f"only_train has shape {train.shape}; test_masks {masks.shape}")
+            both = np.argwhere(train & masks)
+            if len(both):
+                fold, sample = both[0]
+                raise ValueError(f"fold {self.names[fold]!r} both trains on and holds out sample {sample}")
+            object.__setattr__(self, "only_train", train)
+
+    @staticmethod
+    def _frozen(masks, name: str) -> np.ndarray:
+        masks = np.asarray(masks)
+        if masks.ndim != 2 or masks.dtype != np.bool_:
+            raise ValueError(f"{name} must be a 2-D bool array (folds, samples), got shape {masks.shape} dtype {masks.dtype}")
+        masks = masks.copy()
+        masks.setflags(write=False)
+        return masks
 
     @property
     def train_masks(self) -> np.ndarray:
-        """(F, N) bool, True where fold f trains on sample n (the complement of test_masks)."""
-        return ~self.test_masks
+        """(F, N) bool, True where fold f trains on sample n (the complement of test_masks unless only_train)."""
+        return ~self.test_masks if self.only_train is None else self.only_train
 
     @property
     def num_folds(self) -> int:
         return self.test_masks.shape[0]
 
+    def select(self, folds: np.ndarray, names: tuple[str, ...] | None = None) -> Folds:
+        """The folds `folds` (indices, repeats allowed), renamed `names` if given."""
+        train = None if self.only_train is None else self.only_train[folds]
+        return Folds(self.test_masks[folds], names or tuple(self.names[f] for f in folds), train)
+
     def with_fold_of_everything(self, name: str) -> Folds:
-        """These folds and one more that holds nothing out (it trains on every sample), last."""
+        """These folds and one more that holds nothing out and trains on every sample any fold uses, last."""
         nothing = np.zeros((1, self.test_masks.shape[1]), bool)
-        return Folds(np.concatenate([self.test_masks, nothing]), (*self.names, name))
+        train = None
+        if self.only_train is not None:
+            train = np.concatenate([self.only_train, (self.only_train | self.test_masks).any(axis=0, keepdims=True)])
+        return Folds(np.concatenate([self.test_masks, nothing]), (*self.names, name), train)
 
 
 def _require_two_folds(num_folds: int, reason: str) -> None:

@@ -15,7 +15,6 @@ so a machine measures a setup once; the report records them
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import time
@@ -60,11 +59,7 @@ def timing_slice(dataset: Dataset, batch_size: int) -> tuple[Dataset, Folds]:
     size = TIMING_STEPS * batch_size + TIMING_FOLDS * HELD_OUT
     if size > len(dataset.label):
         raise ValueError(f"the data set has {len(dataset.label)} samples; timing the strategies needs {size}")
-    part = dataclasses.replace(
-        dataset,
-        x=dataset.x[:size], label=dataset.label[:size], subject=dataset.subject[:size],
-        dataset=dataset.dataset[:size], sample_id=dataset.sample_id[:size],
-    )
+    part = dataset.take(np.arange(size))
     masks = np.zeros((TIMING_FOLDS, size), bool)
     for fold in range(TIMING_FOLDS):
         masks[fold, size - (fold + 1) * HELD_OUT : size - fold * HELD_OUT] = True

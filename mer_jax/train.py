@@ -319,7 +319,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path, *
     if jax.process_count() > 1:
         checkpoints = checkpoints / f"process_{jax.process_index()}"
     local = train_folds(
-        config, dataset, protocols.Folds(trained.test_masks[mine], tuple(trained.names[f] for f in mine)),
+        config, dataset, trained.select(mine),
         fold_ids=fold_ids[mine], fold_seeds=fold_seeds[mine], checkpoint_dir=checkpoints,
         log_dir=workdir if writer else None, progress=progress and writer,
     )
@@ -417,7 +417,7 @@ def folds_of_seeds(folds: Folds, seeds: np.ndarray, *, final: bool) -> tuple[Fol
     if len(seeds) < 1:
         raise ValueError(f"train.num_seeds must be >= 1, got {len(seeds)}")
     names = [f"{name}@seed{seed}" if len(seeds) > 1 else name for seed in seeds for name in folds.names]
-    repeated = protocols.Folds(np.tile(folds.test_masks, (len(seeds), 1)), tuple(names))
+    repeated = folds.select(np.tile(np.arange(folds.num_folds), len(seeds)), tuple(names))
     fold_ids = np.tile(np.arange(folds.num_folds), len(seeds))
     fold_seeds = np.repeat(seeds, folds.num_folds)
     if final:

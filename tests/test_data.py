@@ -47,7 +47,7 @@ def test_length_mismatch_names_field_and_sizes(field):
 @pytest.mark.parametrize(
     "overrides,match",
     [
-        (dict(x=np.zeros((6, 4, 5, 3))), r"x must be float32; got float64"),
+        (dict(x=np.zeros((6, 4, 5, 3))), r"x must be float32 or uint8; got float64"),
         (dict(x=np.zeros(6, np.float32)), r"x must be a numpy array \(N, \.\.\.\)"),
         (dict(label=np.arange(6)), r"label must be int32; got int64"),
         (dict(label=np.zeros(6, np.float32)), r"label must have dtype kind 'i'"),
