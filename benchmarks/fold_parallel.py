@@ -5,9 +5,13 @@
     python benchmarks/fold_parallel.py --impl torch ...   # the authors' way: PyTorch, one fold after another
     python benchmarks/fold_parallel.py --compare ...      # both, every strategy, side by side with ratios
     python benchmarks/fold_parallel.py --compare --repeats 2 ...  # each the best of 2 interleaved runs
+    python benchmarks/fold_parallel.py --model roi_cnn_lstm --compare --folds 5 --examples 120 --frames 8 --epochs 2
+        # Aouayeb et al.'s two stages (configs/roi_cnn_lstm_synthetic.py's sizes): loop, vmap and the folds
+        # trained one after another, each alone (no PyTorch reference exists for it)
 
 Inputs are random 60x60x3 maps (the speed does not depend on their content),
-with `--examples` clips spread over `--folds` subjects. The last line of a
+or for roi_cnn_lstm random clips of `--frames` frames of six regions, with
+`--examples` clips spread over `--folds` subjects. The last line of a
 single run is `fold_epochs_per_second: X`. `--impl torch` needs the `bench`
 extra (`pip install -e .[bench]`) and supports every xia2020_code RCN
 (benchmarks/torch_rcn.py).
@@ -18,15 +22,19 @@ from __future__ import annotations
 import argparse
 import resource
 import time
+from pathlib import Path
 
 import jax
 import numpy as np
 
-from mer_jax import protocols
-from mer_jax.config import base_config
+from mer_jax import protocols, stages
+from mer_jax.config import base_config, sibling_config
 from mer_jax.data import Dataset
 from mer_jax.platform import resolve_strategy, tuning_for
 from mer_jax.train import train_folds
+
+STAGED = "roi_cnn_lstm"
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -44,6 +52,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--size", type=int, default=60)
+    parser.add_argument("--frames", type=int, default=8, help="roi_cnn_lstm: frames per clip")
     parser.add_argument("--strategy", default="auto", choices=("auto", "vmap", "loop"))
     parser.add_argument("--steps-per-call", type=int, default=0, help="train.steps_per_call (0: auto)")
     parser.add_argument("--concurrent-folds", type=int, default=0, help="train.concurrent_folds (0: auto)")
@@ -59,11 +68,30 @@ def parse_args(argv=None) -> argparse.Namespace:
     return args
 
 
+def staged_config(args: argparse.Namespace, strategy: str):
+    """configs/roi_cnn_lstm_synthetic.py with `--epochs` in both stages and `--batch-size`."""
+    config = sibling_config(str(CONFIGS / "roi_cnn_lstm_synthetic.py"), "roi_cnn_lstm_synthetic")
+    config.train.update(strategy=strategy, steps_per_call=args.steps_per_call,
+                        concurrent_folds=args.concurrent_folds, fold_chunk=args.fold_chunk)
+    for stage in config.stages.values():
+        stage.train.update(epochs=args.epochs, batch_size=args.batch_size)
+    return config
+
+
 def random_dataset(args: argparse.Namespace) -> Dataset:
     rng = np.random.default_rng(0)
     subjects = np.array([f"s{i % args.folds:02d}" for i in range(args.examples)])
+    extra = {}
+    if args.model == STAGED:
+        shape = staged_config(args, "loop").data.input_shape
+        x = rng.integers(0, 256, (args.examples, args.frames, *shape[1:]), dtype=np.uint8)
+        extra = {"num_frames": np.full(args.examples, args.frames, np.int32),
+                 "region_label": rng.integers(0, 4, (args.examples, 6)).astype(np.int32)}
+    else:
+        x = rng.normal(size=(args.examples, args.size, args.size, 3)).astype(np.float32)
     return Dataset(
-        x=rng.normal(size=(args.examples, args.size, args.size, 3)).astype(np.float32),
+        x=x,
+        extra=extra,
         label=rng.integers(0, 3, args.examples).astype(np.int32),
         subject=subjects,
         dataset=np.full(args.examples, "random"),
@@ -72,8 +100,24 @@ def random_dataset(args: argparse.Namespace) -> Dataset:
     )
 
 
+def run_staged(args: argparse.Namespace, strategy: str, dataset: Dataset) -> dict[str, float]:
+    """Both stages of every LOSO fold with `strategy`; `alone`: each fold by itself, one after another."""
+    folds = protocols.loso(dataset.subject)
+    config = staged_config(args, "loop" if strategy == "alone" else strategy)
+    runs = [np.arange(folds.num_folds)] if strategy != "alone" else [[f] for f in range(folds.num_folds)]
+    start, compile_s, train_s = time.perf_counter(), 0.0, 0.0
+    for fold_ids in runs:
+        part = folds.select(np.asarray(fold_ids))
+        result = stages.train_stages(config, dataset, part, fold_ids=fold_ids, progress=False)
+        compile_s, train_s = compile_s + result.compile_seconds, train_s + result.train_seconds
+    name = "one fold after another" if strategy == "alone" else result.strategy
+    return timing(args, dataset, name, time.perf_counter() - start, compile_s, train_s)
+
+
 def run(args: argparse.Namespace, strategy: str, dataset: Dataset) -> dict[str, float]:
     """mer-jax: every fold of the LOSO protocol with `strategy`."""
+    if args.model == STAGED:
+        return run_staged(args, strategy, dataset)
     config = base_config()
     config.model.update(
         name=args.model, variant=args.variant, features=args.features, pool_size=args.pool_size,
@@ -141,6 +185,9 @@ def main(argv=None) -> None:
     tuning = tuning_for(
         jax.default_backend(), steps_per_call=args.steps_per_call, concurrent_folds=args.concurrent_folds
     )
+    if args.model == STAGED:
+        compare_staged(args, dataset)
+        return
     print(
         f"{args.model} ({args.variant}), M={args.features}, K={args.pool_size}, {args.folds} folds, "
         f"{args.examples} examples {args.size}x{args.size}x3, {args.epochs} epochs, batch {args.batch_size}, "
@@ -175,6 +222,23 @@ def main(argv=None) -> None:
     print(f"torch wall time / mer_jax auto wall time: {timings['torch']['total_s'] / timings['auto']['total_s']:.2f}")
     auto = resolve_strategy("auto", jax.default_backend())
     print(f"auto ({auto}) wall time / faster strategy's: {timings['auto']['total_s'] / best:.2f}")
+
+
+def compare_staged(args: argparse.Namespace, dataset: Dataset) -> None:
+    """roi_cnn_lstm: loop, vmap and one fold after another (`--compare`), or `--strategy` alone."""
+    print(f"{STAGED}, {args.folds} folds, {args.examples} clips of {dataset.input_shape}, {args.epochs} epochs "
+          f"per stage, batch {args.batch_size}, jax backend {jax.default_backend()} x{jax.device_count()}", flush=True)
+    names = ("alone", "loop", "vmap") if args.compare else (args.strategy,)
+    timings = {}
+    for name in names:
+        timings[name] = run_staged(args, name, dataset)
+        report(timings[name])
+    print(f"peak memory: {peak_memory()}")
+    if args.compare:
+        best = min(timings["loop"]["total_s"], timings["vmap"]["total_s"])
+        print(f"one fold after another / fold-parallel (faster strategy) wall time: "
+              f"{timings['alone']['total_s'] / best:.2f}")
+        print(f"loop wall time / vmap wall time: {timings['loop']['total_s'] / timings['vmap']['total_s']:.2f}")
 
 
 if __name__ == "__main__":

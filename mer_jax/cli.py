@@ -18,9 +18,14 @@ DESCRIPTION = "Facial micro-expression recognition: every fold of a protocol tra
 
 
 def load_config(path: str, overrides: list[str]):
-    """The ml_collections config of file `path` with `--config.key=value` overrides applied."""
-    if not Path(path).is_file():
-        raise FileNotFoundError(f"config file {path} not found (the experiments are in configs/)")
+    """The ml_collections config of file `path` with `--config.key=value` overrides applied.
+
+    `path` may end in `:ARGUMENT`, passed to the file's `get_config` (a table row:
+    `configs/strcn_tmm2019.py:table2_casme2_strcn_g`).
+    """
+    file = path.split(":", 1)[0]  # ml_collections' own split
+    if not Path(file).is_file():
+        raise FileNotFoundError(f"config file {file} not found (the experiments are in configs/)")
     flag_values = flags.FlagValues()
     config_flags.DEFINE_config_file("config", None, "experiment config file", flag_values=flag_values)
     try:
@@ -139,7 +144,7 @@ def make_parser() -> argparse.ArgumentParser:
     command.add_argument("--data_dir", default=None, help="where to write (default: TFDS's ~/tensorflow_datasets)")
     command.add_argument(
         "--builder_config", default="flow60", metavar="NAME",
-        help="what to store per clip: flow60 (default), flow_strcn_g, strcn_a or frames (docs/data.md)",
+        help="what to store per clip: flow60 (default), flow_strcn_g, strcn_a, frames or regions (docs/data.md)",
     )
     command.set_defaults(run=build)
 
@@ -196,6 +201,9 @@ def run(argv: list[str]) -> None:
     if hasattr(args, "config"):
         args.config = load_config(args.config, rest)
     logging.set_verbosity(logging.WARNING)  # orbax logs every checkpoint step at INFO
+    from mer_jax import compile_cache  # imports JAX: not before the arguments are known good
+
+    compile_cache.enable()
     if hasattr(args, "coordinator_address"):
         from mer_jax import distributed
 

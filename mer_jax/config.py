@@ -26,21 +26,29 @@ def base_config(model: str = "rcn") -> ml_collections.ConfigDict:
     config.data.name = "synthetic_flow"
     config.data.shuffle_labels = False  # train on permuted labels (a sanity check: UF1 falls to chance)
     config.data.seed = 0
-    config.data.input_shape = (60, 60, 3)  # one example's shape, any rank (H, W, C maps; T, H, W, C clips); checked
+    config.data.input_shape = (60, 60, 3)  # one example's shape, any rank (H, W, C maps; T, H, W, C clips); checked; 0: any size
     config.data.num_classes = 3
     # Built TFDS data sets (name 'dataset/config', e.g. 'megc2019/flow60'):
     config.data.data_dir = ""  # where `mer-jax build` wrote them ('' = TFDS's default, ~/tensorflow_datasets)
-    config.data.labels = "megc2019"  # megc2019 (3 classes) | strcn4 (4 classes) | emotion (the dataset's own)
+    config.data.labels = "megc2019"  # megc2019 (3 classes) | strcn4 (4; 3 for SMIC alone) | emotion (the dataset's own)
     config.data.classes = ()  # labels=emotion: the emotions kept, in class order (others are left out)
     config.data.alpha = 8.0  # magnified variants: the factor whose inputs are used (Xia et al., TMM 2019, sec. IV-A tests at 8)
+    # magnified builds: every stored variant of a clip (alphas x frame-keeping levels, Xia et al., TMM 2019,
+    # sec. III-E: x50) is a training row of the folds that train on the clip; held out and scored: `alpha` only
+    config.data.augment = False
+    # strcn_a builds: the heat-map mask keeps the top_p of the pixels (Xia et al., TMM 2019, sec. IV-A: 30%), computed
+    # from every clip ('paper', eq. 4 "on entire datasets") or from each fold's training clips ('per_fold';
+    # one masked copy of the clips per fold: mer_jax/heat_mask.py)
+    config.data.mask = "paper"
+    config.data.top_p = 0.30
     config.data.synthetic = ml_collections.ConfigDict(
         {"subjects_per_dataset": (6, 6, 6), "clips_per_subject": 12, "size": 60, "motion_scale": 1.0, "num_frames": 0}
     )
 
     config.protocol = ml_collections.ConfigDict()
-    config.protocol.name = "loso"  # loso | lovo | kfold
+    config.protocol.name = "loso"  # loso | lovo | kfold | subject_kfold (k groups of whole subjects)
     config.protocol.seed = 0
-    config.protocol.k = 5  # kfold
+    config.protocol.k = 5  # kfold, subject_kfold
     config.protocol.test_fraction = 0.05  # lovo: 5% of the videos held out per evaluation (Xia et al., TMM 2019, sec. IV-B)
 
     config.train = ml_collections.ConfigDict()
@@ -56,6 +64,9 @@ def base_config(model: str = "rcn") -> ml_collections.ConfigDict:
     config.train.schedule = "constant"  # constant | exponential (x lr_decay after every epoch)
     config.train.lr_decay = 1.0
     config.train.loss = "cross_entropy"  # cross_entropy | balanced | focal
+    config.train.focal_gamma = 2.0  # focal loss: (1 - p_t)^gamma (Lin et al., ICCV 2017, their best value)
+    config.train.class_weight = "none"  # none | inverse_frequency: focal alpha from each fold's training labels
+    config.train.optimizer = "sgd"  # sgd (with train.momentum) | adam
     # A fold stops updating after the first epoch whose mean training loss is below this (0: never;
     # Xia et al., TIP 2020, sec. V-A: 0.5). Training data only: no held-out subject is looked at.
     config.train.stop_loss = 0.0
@@ -79,3 +90,10 @@ def sibling_config(config_file: str, name: str) -> ml_collections.ConfigDict:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module.get_config()
+
+
+def table_row(rows: dict, row: str | None, example: str) -> dict:
+    """`rows[row]`: a table-row config file's spec of `row`; ValueError naming `example` and every row otherwise."""
+    if row not in rows:
+        raise ValueError(f"{example.split(':')[0]} needs a table row, e.g. {example}; got {row!r}; rows: {', '.join(rows)}")
+    return rows[row]

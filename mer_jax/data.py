@@ -13,11 +13,16 @@ import dataclasses
 import inspect
 import os
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from absl import logging
+
+from mer_jax import augment as augmentation
+from mer_jax import region_clips
+from mer_jax.labels import strcn4_classes
 
 DEFAULT_DATA_DIR = "~/tensorflow_datasets"
 
@@ -113,6 +118,22 @@ class Dataset:
             extra={field: value[index] for field, value in self.extra.items()},
         )
 
+    def copies(self, x: np.ndarray, names: tuple[str, ...]) -> Dataset:
+        """One copy of these examples per name with inputs `x` (copies, N, ...), side by side (copies x N rows);
+        copy c's sample ids end in '@<names[c]>'. With :meth:`mer_jax.protocols.Folds.on_copies`, fold c
+        trains and tests on copy c: inputs made per fold (a fold's own mask, its own frozen features)."""
+        if x.shape[:2] != (len(names), self.num_samples):
+            raise ValueError(f"copies: x has shape {x.shape}; expected ({len(names)}, {self.num_samples}, ...)")
+        return Dataset(
+            x=x.reshape(-1, *x.shape[2:]),
+            label=np.tile(self.label, len(names)),
+            subject=np.tile(self.subject, len(names)),
+            dataset=np.tile(self.dataset, len(names)),
+            sample_id=np.concatenate([np.char.add(self.sample_id, f"@{name}") for name in names]),
+            class_names=self.class_names,
+            extra={field: np.concatenate([value] * len(names)) for field, value in self.extra.items()},
+        )
+
     def shuffled_labels(self, seed: int) -> np.ndarray:
         """A random permutation of ``label`` (same class counts, links to x broken).
 
@@ -132,7 +153,8 @@ def load(config: Any) -> Dataset:
         :func:`mer_jax.synthetic.make_synthetic_flow` and a ``seed``) or a
         built data set ``'dataset/config'`` such as ``'megc2019/flow60'``,
         read from ``data_dir`` by :func:`load_built` with ``labels``,
-        ``classes`` and ``alpha``.
+        ``classes``, ``alpha``, ``augment``, ``mask``, ``top_p``, and for a
+        regions build ``frames`` and ``region_tables``.
 
     Returns:
       The loaded :class:`Dataset`.
@@ -145,6 +167,12 @@ def load(config: Any) -> Dataset:
             labels=config.get("labels", "megc2019"),
             classes=tuple(config.get("classes", ())),
             alpha=config.get("alpha", 8.0),
+            augment=config.get("augment", False),
+            mask=config.get("mask", "paper"),
+            top_p=config.get("top_p", 0.30),
+            frames_per_clip=config.get("frames", 0),
+            shrink=config.get("shrink", 1),
+            region_tables=config.get("region_tables", None),
         )
     if name != "synthetic_flow":
         raise ValueError(
@@ -208,8 +236,15 @@ def _label(record: dict, labels: str, names: tuple[str, ...], features: Any) -> 
 
 
 def model_input(stored: np.ndarray, alphas: list[float], alpha: float) -> np.ndarray:
-    """A stored example as the model sees it: the `alpha` slice of magnified variants, float32, uint8 / 255."""
-    x = stored[alphas.index(alpha)] if alphas else stored
+    """A stored example as the model sees it: the `alpha` slice of magnified variants, float32, uint8 / 255.
+
+    The first ``len(alphas)`` rows of magnified variants are the clip with every
+    frame kept (:func:`mer_jax.augment.stored_variants`).
+    """
+    return _float(stored[alphas.index(alpha)] if alphas else stored)
+
+
+def _float(x: np.ndarray) -> np.ndarray:
     return x.astype(np.float32) / 255.0 if x.dtype == np.uint8 else x.astype(np.float32)
 
 
@@ -246,7 +281,9 @@ def build_metadata(name: str, data_dir: str | os.PathLike = "") -> dict[str, Any
 
 def load_built(
     name: str, *, data_dir: str | os.PathLike = "", labels: str = "megc2019", classes: tuple[str, ...] = (),
-    alpha: float = 8.0,
+    alpha: float = 8.0, augment: bool = False, mask: str = "paper", top_p: float = 0.30, frames_per_clip: int = 0,
+    shrink: int = 1,
+    region_tables: Mapping[str, Any] | None = None,
 ) -> Dataset:
     """Read a data set written by ``mer-jax build`` into a :class:`Dataset`, without TensorFlow.
 
@@ -254,29 +291,66 @@ def load_built(
       name: 'dataset/config', e.g. 'megc2019/flow60', 'casme2/flow_strcn_g'.
       data_dir: the build's ``--data_dir`` ('' = TFDS's default).
       labels: 'megc2019' (negative, positive, surprise), 'strcn4' (negative,
-        positive, surprise, other) or 'emotion' (the dataset's own labels,
+        positive, surprise, other; without 'other' for SMIC alone, which
+        does not annotate it) or 'emotion' (the dataset's own labels,
         those in ``classes``, in that order). Clips without a class in the
         chosen map are left out, and a warning says how many and which.
       alpha: for variants stored at several magnification factors
         (flow_strcn_g, strcn_a): the factor whose inputs are used.
+      augment: those builds: each clip's other stored variants (alphas 5..14
+        x frame-keeping levels, Xia et al., TMM 2019, sec. III-E) become rows
+        too, named ``<sample id>@keep<percent>_alpha<alpha>``, with
+        ``extra['clip']`` naming each row's clip (:mod:`mer_jax.augment`); the
+        clip's own row is its ``alpha`` variant with every frame.
+      mask, top_p: strcn_a (magnified frames): 'paper' gives each clip's
+        d2 x T x C matrix of the ``top_p`` pixels of the heat map of every
+        clip read; 'per_fold' keeps the frames and each clip's heat term in
+        ``extra['heat']`` for :func:`mer_jax.heat_mask.training_inputs`
+        (:mod:`mer_jax.heat_mask`).
+      frames_per_clip, shrink, region_tables: regions builds (Aouayeb et al., MLSP
+        2019): x is uint8 (N, T, 6, H / shrink, W / shrink, 1) (``shrink`` > 1:
+        every frame's canvas averaged over shrink x shrink blocks, for CPU-sized
+        runs); ``frames_per_clip`` 0 keeps every
+        frame, zero-padded at the end to the longest clip, K > 0 samples K
+        frames evenly from onset to offset (:mod:`mer_jax.region_clips`);
+        ``extra['num_frames']`` (N,) holds each clip's real frame count and
+        ``extra['region_label']`` (N, 6) its region labels, ``num_classes``
+        meaning "not me", from :func:`mer_jax.region_labels.tables`
+        (``region_tables``).
 
     Raises:
       FileNotFoundError: nothing built under that name.
-      ValueError: an unknown label map or alpha; an example whose inputs are
-        not all finite (the first is named); a class in ``classes`` that no
-        example has (the first example left out is named).
+      ValueError: an unknown label map or alpha; ``augment`` for a build of
+        one variant per clip; an example whose inputs are not all finite (the
+        first is named); a class in ``classes`` that no example has (the first
+        example left out is named).
     """
     import tensorflow_datasets as tfds  # a core dependency; imported here to keep `import mer_jax.data` light
+
+    from mer_jax import heat_mask  # imports this module
 
     folder = built_dir(name, data_dir)
     builder = tfds.builder_from_directory(str(folder))
     features = builder.info.features
     names = _label_names(labels, classes, features)
-    source = builder.as_data_source(split="train")
+    regions = (builder.info.metadata.get("variant") or {}).get("kind") == "regions"
+    if not regions and (frames_per_clip or region_tables or shrink != 1):
+        raise ValueError(
+            f"config.data.frames, shrink and region_tables apply to regions builds, not {name}"
+        )
+    # A regions build's frames are read after the labels, into one array: skipped (not decompressed) here.
+    source = builder.as_data_source(split="train", decoders={"x": tfds.decode.SkipDecoding()} if regions else None)
     alphas = list(builder.info.metadata.get("alphas", []) or [])
     if alphas and alpha not in alphas:
         raise ValueError(f"{name} is stored for alpha in {alphas}; config.data.alpha={alpha} is not one of them")
-    xs, label, subject, dataset, sample_id, left_out = [], [], [], [], [], []
+    frames = (builder.info.metadata.get("variant") or {}).get("kind") == "appearance"  # strcn_a: masked below
+    variants = augmentation.stored_variants(alphas, (builder.info.metadata.get("variant") or {}).get("keep_fractions"))
+    if augment and len(variants) < 2:
+        raise ValueError(
+            f"config.data.augment needs a build storing several variants of each clip (flow_strcn_g, strcn_a); "
+            f"{name} stores {max(len(variants), 1)}"
+        )
+    xs, label, subject, dataset, sample_id, left_out, heat, clip = [], [], [], [], [], [], [], []
     for index in range(len(source)):
         record = source[index]
         sample = record["sample_id"].decode()
@@ -284,13 +358,29 @@ def load_built(
         if text not in names:
             left_out.append(f"{sample} ({text})")
             continue
-        xs.append(_finite(model_input(record["x"], alphas, alpha), sample, name, folder))
-        label.append(names.index(text))
-        subject.append(record["subject"].decode())
-        dataset.append(record["dataset"].decode())
-        sample_id.append(sample)
+        if regions:
+            made = [("", region_clips.ClipRow.of(index, record))]
+        else:  # appearance frames stay uint8 (STRCN scales them by 1/255): a quarter of the memory of float32
+            made = [
+                (suffix, _finite(x if frames else _float(x), sample, name, folder))
+                for suffix, x in augmentation.rows(record["x"], variants, alpha, augment)
+            ]
+        own_heat = heat_mask.clip_heat(record["x"], alphas) if frames else None
+        for suffix, x in made:
+            xs.append(x)
+            if frames:  # each clip's heat counts once, on its own row
+                heat.append(own_heat if suffix == "" else np.zeros_like(own_heat))
+            label.append(names.index(text))
+            subject.append(record["subject"].decode())
+            dataset.append(record["dataset"].decode())
+            sample_id.append(sample + suffix)
+            clip.append(sample)
     if labels == "emotion" and xs:
         _check_classes_found(names, label, left_out, name, folder)
+    if labels == "strcn4":  # SMIC annotates three of the four (Xia et al., TMM 2019, sec. IV-B)
+        kept = strcn4_classes(set(dataset))
+        label = [kept.index(names[index]) for index in label]
+        names = kept
     if left_out:
         logging.warning(
             "%s: %d clips have no class among %s (labels=%s) and are left out: %s",
@@ -299,11 +389,25 @@ def load_built(
     if not xs:
         raise ValueError(f"{name} under {folder} holds no clip with a class among {names} (labels={labels})")
     order = np.argsort(sample_id)
-    return Dataset(
-        x=np.stack(xs)[order],
+    if regions:
+        rows = [xs[i] for i in order]
+        x, num_frames = region_clips.read(builder.as_data_source(split="train"), rows, frames_per_clip, name, shrink)
+        extra = region_clips.extra(rows, np.asarray(label, np.int32)[order], len(names), num_frames, region_tables)
+    else:
+        x = np.stack([xs[i] for i in order])  # one copy: with data.augment, 50 rows of every clip
+        xs.clear()  # the decoded records, as large as x
+        extra = {heat_mask.HEAT: np.stack(heat)[order]} if frames else {}
+        if augment:
+            extra[augmentation.CLIP] = np.asarray(clip)[order]
+    loaded = Dataset(
+        x=x,
         label=np.asarray(label, np.int32)[order],
         subject=np.asarray(subject)[order],
         dataset=np.asarray(dataset)[order],
         sample_id=np.asarray(sample_id)[order],
         class_names=names,
+        extra=extra,
     )
+    if frames and mask not in heat_mask.MASKS:
+        raise ValueError(f"unknown data.mask {mask!r}; valid: {heat_mask.MASKS}")
+    return heat_mask.paper(loaded, top_p) if frames and mask == "paper" else loaded

@@ -10,15 +10,6 @@ from flax import nnx
 from mer_jax.models import count_params, create_model
 
 
-def build(config: ml_collections.ConfigDict) -> nnx.Module:
-    return create_model(
-        config.model,
-        num_classes=config.data.num_classes,
-        input_shape=tuple(config.data.input_shape),
-        rngs=nnx.Rngs(config.train.seed),
-    )
-
-
 def forward_flops(model: nnx.Module, input_shape) -> int:
     """FLOPs of one example's forward pass in eval mode, as XLA's cost analysis counts them (a multiply-add is 2)."""
     graphdef, state = nnx.split(model)
@@ -29,12 +20,42 @@ def forward_flops(model: nnx.Module, input_shape) -> int:
     return int(cost["flops"])
 
 
-def describe(config: ml_collections.ConfigDict) -> str:
-    model = build(config)
-    shape = tuple(config.data.input_shape)
+def describe_model(
+    model_config: ml_collections.ConfigDict, *, num_classes: int, input_shape, seed: int = 0, depth: int = 2
+) -> str:
+    """The layer table, `params: N` and `flops: N` of the model `model_config` (a config's `model`) for `input_shape`.
+
+    `depth` levels of submodules are tabulated (a layer inside an `nnx.List`,
+    e.g. a region CNN's dense layers in `roi_cnn`, is one level deeper).
+    """
+    shape = tuple(input_shape)
+    model = create_model(model_config, num_classes=num_classes, input_shape=shape, rngs=nnx.Rngs(seed))
     table = nnx.tabulate(
-        model, jnp.zeros((1, *shape), jnp.float32), depth=2,
+        model, jnp.zeros((1, *shape), jnp.float32), depth=depth,
         console_kwargs={"width": 160, "force_terminal": False, "no_color": True},
     )
-    title = f"{config.model.name} ({config.model.get('variant', 'paper')}), input {shape}, {config.data.num_classes} classes"
+    title = f"{model_config.name} ({model_config.get('variant', 'paper')}), input {shape}, {num_classes} classes"
     return f"{title}\n{table}\nparams: {count_params(model)}\nflops: {forward_flops(model, shape)}\n"
+
+
+def describe(config: ml_collections.ConfigDict) -> str:
+    """`mer-jax describe` of an experiment config: its `model` for its data's input shape and classes, or
+    each stage's model of a staged config (mer_jax/stages.py) and the parameters of all stages together."""
+    from mer_jax import stages  # imports the trainer: not needed for one model
+
+    if not stages.is_staged(config):
+        return describe_model(
+            config.model, num_classes=config.data.num_classes, input_shape=config.data.input_shape,
+            seed=config.train.seed,
+        )
+    parts, total = [], 0
+    for stage in config.stages:
+        model, shape = config.stages[stage].model, stages.stage_input_shape(config, stage)
+        num_classes = config.data.num_classes
+        parts.append(f"stage {stage}: " + describe_model(
+            model, num_classes=num_classes, input_shape=shape, seed=config.train.seed, depth=3
+        ))
+        total += count_params(nnx.eval_shape(
+            lambda: create_model(model, num_classes=num_classes, input_shape=shape, rngs=nnx.Rngs(0))
+        ))
+    return "\n".join(parts) + f"\nall stages: params: {total}\n"

@@ -8,7 +8,8 @@ composite and maps to None.
 
 STRCN (docs/design.md, Data; Xia et al., TMM 2019, sec. IV-B): positive = happiness; negative =
 disgust, sadness, fear, contempt, anger; surprise; other = tense, repression,
-others.
+others. SMIC annotates only the first three, so a data set of SMIC alone has
+three STRCN classes (:func:`strcn4_classes`).
 
 Labels match case- and whitespace-insensitively ('Anger ', 'ANGER' and 'anger'
 are the same label). An unknown label raises ValueError (docs/design.md, Conventions).
@@ -62,6 +63,15 @@ _STRCN4 = {
 }
 
 
+# The STRCN classes each data set annotates (Xia et al., TMM 2019, sec. IV-B: "In SMIC dataset, only the
+# first three classes (i.e., positive, negative and surprise) are used").
+_STRCN4_ANNOTATED = {
+    "casme2": STRCN4_CLASSES,
+    "samm": STRCN4_CLASSES,
+    "smic": ("negative", "positive", "surprise"),
+}
+
+
 def _normalise(label: str) -> str:
     return " ".join(str(label).split()).lower()
 
@@ -100,3 +110,18 @@ def strcn4_class(emotion: str) -> str:
             f"known: {', '.join(sorted(_STRCN4))}"
         )
     return _STRCN4[key]
+
+
+def strcn4_classes(datasets) -> tuple[str, ...]:
+    """The STRCN classes that any of ``datasets`` annotates, in :data:`STRCN4_CLASSES` order.
+
+    SMIC alone gives three (negative, positive, surprise); with CASME II or SAMM, four.
+
+    Raises:
+      ValueError: an unknown dataset name.
+    """
+    unknown = sorted(set(datasets) - set(_STRCN4_ANNOTATED))
+    if unknown:
+        raise ValueError(f"unknown dataset(s) {unknown}; known: {', '.join(_STRCN4_ANNOTATED)}")
+    annotated = {name for dataset in datasets for name in _STRCN4_ANNOTATED[dataset]}
+    return tuple(name for name in STRCN4_CLASSES if name in annotated)

@@ -32,6 +32,11 @@ class FoldInputs:
     num_steps: np.ndarray  # (F,) int32, optimisation steps per epoch
     test_index: np.ndarray  # (F, T) int32, the held-out samples, padded
     test_valid: np.ndarray  # (F, T) bool
+    class_weight: np.ndarray | None = None  # (F, ..., C) the loss's weight per class; None: unweighted
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """The per-fold arrays by name, those given only."""
+        return {k: v for k, v in dataclasses.asdict(self).items() if v is not None}
 
     @property
     def num_folds(self) -> int:
@@ -95,7 +100,7 @@ class FoldProgram:
         """
         key = jax.random.fold_in(fold["key"], epoch + 1)
         # A random order of the fold's training samples first, the other samples after.
-        priority = jnp.where(fold["train_mask"], jax.random.uniform(jax.random.fold_in(key, 0), labels.shape), 2.0)
+        priority = jnp.where(fold["train_mask"], jax.random.uniform(jax.random.fold_in(key, 0), fold["train_mask"].shape), 2.0)
         order = jnp.argsort(priority)[: self.steps_per_epoch * self.batch_size]
         batches = order.reshape(self.steps_per_epoch, self.batch_size)
         padded = self.calls_per_epoch * self.steps_per_call
@@ -111,7 +116,8 @@ class FoldProgram:
                 logits, stats = self.forward(
                     params, state["stats"], x[batch], train=True, key=jax.random.fold_in(key, index + 1)
                 )
-                return self.loss_fn(logits, labels[batch]), (logits, stats)
+                weight = {"alpha": fold["class_weight"]} if "class_weight" in fold else {}
+                return self.loss_fn(logits, labels[batch], **weight), (logits, stats)
 
             (loss, (logits, stats)), grads = jax.value_and_grad(objective, has_aux=True)(state["params"])
             updates, opt = self.optimizer.update(grads, state["opt"], state["params"])

@@ -77,6 +77,9 @@ class Predictor:
                 "STRCN-A inputs select pixels by a mask of the whole build's heat map, which a single new clip "
                 "cannot reproduce; predict works with flow and frames builds"
             )
+        if self.variant.alphas:  # the test variant alone (every frame, the test alpha), not the build's augmentation
+            alpha = float(self.final.data.get("alpha", 8.0))
+            self.variant = dataclasses.replace(self.variant, alphas=(alpha,), keep_fractions=())
 
     def predict(self, source: str | Path, *, onset: int = 0, apex: int | None = None) -> Prediction:
         """Probabilities of the clip at `source` (positions `onset` and `apex` count from its first frame, 0)."""

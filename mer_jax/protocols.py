@@ -12,7 +12,7 @@ import dataclasses
 import numpy as np
 from numpy.typing import ArrayLike
 
-PROTOCOLS = ("loso", "lovo", "kfold")
+PROTOCOLS = ("loso", "lovo", "kfold", "subject_kfold")
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -68,6 +68,13 @@ class Folds:
         """The folds `folds` (indices, repeats allowed), renamed `names` if given."""
         train = None if self.only_train is None else self.only_train[folds]
         return Folds(self.test_masks[folds], names or tuple(self.names[f] for f in folds), train)
+
+    def on_copies(self) -> Folds:
+        """These folds over F copies of the samples side by side (F x N rows): fold f trains and tests on copy f
+        only, as it does here on the samples. For inputs that differ per fold (:meth:`mer_jax.data.Dataset.copies`)."""
+        own = np.kron(np.eye(self.num_folds, dtype=bool), np.ones((1, self.test_masks.shape[1]), bool))
+        tiled = (np.tile(masks, self.num_folds) for masks in (self.test_masks, self.train_masks))
+        return Folds(own & next(tiled), self.names, own & next(tiled))
 
     def with_fold_of_everything(self, name: str) -> Folds:
         """These folds and one more that holds nothing out and trains on every sample any fold uses, last."""
@@ -150,7 +157,7 @@ def make_folds(
     k: int = 5,
     test_fraction: float = 0.05,
 ) -> Folds:
-    """The protocol ``name`` ('loso', 'lovo' or 'kfold') over the given samples."""
+    """The protocol ``name`` ('loso', 'lovo', 'kfold' or 'subject_kfold') over the given samples."""
     subjects, labels = np.asarray(subjects), np.asarray(labels)
     if len(subjects) != len(labels):
         raise ValueError(
@@ -162,16 +169,65 @@ def make_folds(
         return lovo(len(labels), test_fraction=test_fraction, seed=seed)
     if name == "kfold":
         return stratified_kfold(labels, k=k, seed=seed)
+    if name == "subject_kfold":
+        return subject_kfold(subjects, k=k, seed=seed)
     raise ValueError(f"unknown protocol {name!r}; valid names: {list(PROTOCOLS)}")
 
 
-def folds_of_config(protocol, *, subjects: ArrayLike, labels: ArrayLike) -> Folds:
-    """:func:`make_folds` with the settings of a run's ``config.protocol`` (name, seed, k, test_fraction)."""
-    return make_folds(
+def subject_kfold(subjects: ArrayLike, k: int = 5, seed: int = 0) -> Folds:
+    """k folds of whole subjects: the distinct subjects shuffled with ``seed`` and split into k groups of
+    near-equal size; fold i holds out every clip of group i. Subject-independent like LOSO, with k training
+    runs instead of one per subject (for CPU-sized runs). Fold names are 'subjects-00', 'subjects-01', ...
+    """
+    subjects = np.asarray(subjects).astype(str)
+    names = np.unique(subjects)
+    _require_two_folds(k, f"k={k}")
+    if k > len(names):
+        raise ValueError(f"subject_kfold: k={k} folds need at least {k} subjects, got {len(names)}")
+    groups = np.array_split(np.random.default_rng(seed).permutation(names), k)
+    masks = np.stack([np.isin(subjects, group) for group in groups])
+    return Folds(test_masks=masks, names=tuple(f"subjects-{i:02d}" for i in range(k)))
+
+
+def over_rows(folds: Folds, clip_of_row: ArrayLike) -> Folds:
+    """``folds`` of the clips, over rows that are clips or variants of them (e.g. augmented copies).
+
+    Row r is made from the clip whose own row is ``clip_of_row[r]`` (a clip's
+    own row maps to itself); ``folds`` has one column per clip, in the order of
+    their own rows. Fold f holds out the own rows of the clips it holds out,
+    and trains on every row of the clips it trains on (``only_train``): a
+    held-out clip's variants are in no fold's test set and never in that
+    fold's training set (Xia et al., TMM 2019, sec. III-E: the augmented
+    training set of each fold is made of its training clips only).
+    """
+    clip_of_row = np.asarray(clip_of_row)
+    rows = np.arange(len(clip_of_row))
+    own = clip_of_row == rows
+    if folds.test_masks.shape[1] != own.sum():
+        raise ValueError(f"folds of {folds.test_masks.shape[1]} clips for rows of {own.sum()} clips")
+    column = np.cumsum(own) - 1  # a clip's column among the clips, at its own row
+    clip = column[clip_of_row]
+    return Folds(folds.test_masks[:, clip] & own, folds.names, folds.train_masks[:, clip])
+
+
+def folds_of_config(
+    protocol, *, subjects: ArrayLike, labels: ArrayLike, clip_of_row: ArrayLike | None = None
+) -> Folds:
+    """:func:`make_folds` with the settings of a run's ``config.protocol`` (name, seed, k, test_fraction).
+
+    With ``clip_of_row`` (:func:`mer_jax.augment.clip_of_row`, for a data set
+    with augmented rows), the protocol is cut over the clips' own rows only
+    (subjects, videos and labels of the clips) and spread over every row by
+    :func:`over_rows`.
+    """
+    subjects, labels = np.asarray(subjects), np.asarray(labels)
+    own = slice(None) if clip_of_row is None else np.asarray(clip_of_row) == np.arange(len(clip_of_row))
+    folds = make_folds(
         protocol.name,
-        subjects=subjects,
-        labels=labels,
+        subjects=subjects[own],
+        labels=labels[own],
         seed=protocol.seed,
         k=protocol.k,
         test_fraction=protocol.test_fraction,
     )
+    return folds if clip_of_row is None else over_rows(folds, clip_of_row)

@@ -16,7 +16,6 @@ backend is.
 from __future__ import annotations
 
 import abc
-import dataclasses
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -83,7 +82,7 @@ class FoldRunner(abc.ABC):
         self.groups, placements, self.shared = self._place(inputs.num_folds, list(devices or jax.devices()), x, labels)
         self.concurrency = min(tuning.concurrent_folds, len(self.groups))
         self._num_steps = [np.asarray(inputs.num_steps[group]) for group in self.groups]  # on the host
-        arrays = dataclasses.asdict(inputs)
+        arrays = inputs.arrays()
         self.folds = [
             jax.device_put({k: v[group] for k, v in arrays.items()}, placement)
             for group, placement in zip(self.groups, placements)
@@ -197,6 +196,13 @@ class FoldRunner(abc.ABC):
         positions = np.arange(self.num_folds)
         for index, group in enumerate(self.groups):  # a fold index (loop) or a slice of the fold axis (vmap)
             num_steps = np.where(np.isin(positions[group], folds), 0, self._num_steps[index]).astype(np.int32)
+            self._num_steps[index] = num_steps
+            self.folds[index]["num_steps"] = jax.device_put(num_steps, self.folds[index]["num_steps"].sharding)
+
+    def limit_steps(self, steps: int) -> None:
+        """Every fold takes at most `steps` steps per epoch (mer_jax/strategy_timing.py times a few)."""
+        for index in range(len(self.groups)):
+            num_steps = np.minimum(self._num_steps[index], steps).astype(np.int32)
             self._num_steps[index] = num_steps
             self.folds[index]["num_steps"] = jax.device_put(num_steps, self.folds[index]["num_steps"].sharding)
 

@@ -363,7 +363,7 @@ def rank_architectures(weights: dict[str, np.ndarray], nodes: dict[str, tuple[st
 def derived_config_text(config: ml_collections.ConfigDict, placement: Placement, summary: str) -> str:
     """A config file for `mer-jax train`: the search config's data, protocol and train, model rcn_searched."""
     lines = [
-        f'"""The architecture chosen by `mer-jax search` (mer_jax/search.py; Xia et al., TIP 2020, sec. IV-C-4).',
+        '"""The architecture chosen by `mer-jax search` (mer_jax/search.py; Xia et al., TIP 2020, sec. IV-C-4).',
         "",
         *summary.splitlines(),
         "",

@@ -4,9 +4,12 @@ Which strategy is faster depends on the device and the model: on XLA:CPU
 `vmap` turns per-fold convolutions into grouped ones and runs many times slower
 than `loop` (docs/benchmarks.md), and grouped-convolution gradients are slow on
 some GPUs too. So before an `auto` run trains, :func:`choose_strategy` trains
-each candidate for a few steps on a few folds of a small slice of the run's
-own data, with the run's model, batch size and tuning, and takes the one with
-the fewest milliseconds per fold-step. The timings are cached per (device
+each candidate for a few steps on two of the run's own folds and data, with
+the run's model, batch size and tuning, and takes the one with the fewest
+milliseconds per fold-step. On the run's own shapes, the loop strategy's
+programs are compiled once for the timing and the run both (through the
+persistent compilation cache), so on CPU the timing costs about the compile of
+the vmap program (docs/benchmarks.md). The timings are cached per (device
 kind and count, model config, batch size, input shape) in
 ``$XDG_CACHE_HOME/mer_jax/strategy_timing.json`` (``~/.cache`` by default),
 so a machine measures a setup once; the report records them
@@ -26,13 +29,10 @@ import numpy as np
 from jax.experimental import multihost_utils
 
 from mer_jax.data import Dataset
-from mer_jax.platform import resolve_strategy
 from mer_jax.protocols import Folds
 
 CANDIDATES = ("loop", "vmap")
-TIMING_FOLDS = 2  # folds trained per candidate
-TIMING_STEPS = 3  # optimisation steps per fold in the timed epoch
-HELD_OUT = 2  # held-out samples per timing fold
+TIMING_STEPS = 3  # optimisation steps per fold in the timed epoch (CPU: one step per call)
 
 
 def cache_file() -> Path:
@@ -54,55 +54,75 @@ def cache_key(config: ml_collections.ConfigDict, input_shape: tuple[int, ...]) -
     )
 
 
-def timing_slice(dataset: Dataset, batch_size: int) -> tuple[Dataset, Folds]:
-    """The first samples of `dataset`, as many as TIMING_FOLDS folds of TIMING_STEPS batches need, and those folds."""
-    size = TIMING_STEPS * batch_size + TIMING_FOLDS * HELD_OUT
-    if size > len(dataset.label):
-        raise ValueError(f"the data set has {len(dataset.label)} samples; timing the strategies needs {size}")
-    part = dataset.take(np.arange(size))
-    masks = np.zeros((TIMING_FOLDS, size), bool)
-    for fold in range(TIMING_FOLDS):
-        masks[fold, size - (fold + 1) * HELD_OUT : size - fold * HELD_OUT] = True
-    return part, Folds(masks, tuple(f"timing-{fold}" for fold in range(TIMING_FOLDS)))
+def timing_folds(folds: Folds) -> np.ndarray:
+    """Two of the run's folds: the one holding out the most samples and the one training on the most.
+
+    Timed on the run's own data, their programs have the shapes of the run's (the widest held-out set,
+    the longest epoch), so the loop strategy's compiled programs are the run's own and the persistent
+    compilation cache (mer_jax/compile_cache.py) hands them to the run instead of compiling them again.
+    """
+    widest = int(folds.test_masks.sum(axis=1).argmax())
+    longest = int(folds.train_masks.sum(axis=1).argmax())
+    if longest == widest:
+        longest = (widest + 1) % folds.num_folds
+    return np.array([widest, longest])
 
 
-def measure(config: ml_collections.ConfigDict, dataset: Dataset, strategy: str) -> float:
-    """Milliseconds per fold-step of `strategy`: the second epoch of TIMING_FOLDS folds, compiled and warmed up."""
+def measure(
+    config: ml_collections.ConfigDict, dataset: Dataset, folds: Folds, strategy: str,
+    train_labels: np.ndarray | None = None, label_classes: int | None = None,
+) -> float:
+    """Milliseconds per fold-step of `strategy` on :func:`timing_folds`: TIMING_STEPS steps (or one whole
+    epoch where a call runs it, GPU/TPU) after a first, untimed epoch that warms the program up."""
     from mer_jax.train import learning_rate, make_runner  # train imports this module
 
     trial = ml_collections.ConfigDict(config.to_dict())
     trial.train.strategy = strategy
-    part, folds = timing_slice(dataset, config.train.batch_size)
-    ids = np.arange(folds.num_folds)
-    runner, _ = make_runner(trial, part, folds, ids, part.label, np.full(folds.num_folds, config.train.seed))
+    ids = timing_folds(folds)
+    labels = dataset.label if train_labels is None else train_labels
+    runner, _ = make_runner(
+        trial, dataset, folds.select(ids), ids, labels, np.full(len(ids), config.train.seed), label_classes
+    )
+    steps = runner.program.steps_per_epoch
+    if not runner.program.whole_epoch_per_call:
+        steps = min(steps, TIMING_STEPS)
+        runner.limit_steps(steps)
     runner.compile()
     runner.run_epoch(0, learning_rate(config.train, 0))  # first calls: allocation, thread start-up
     start = time.perf_counter()
     jax.block_until_ready(runner.run_epoch(1, learning_rate(config.train, 1)))
-    return (time.perf_counter() - start) * 1000 / (folds.num_folds * TIMING_STEPS)
+    return (time.perf_counter() - start) * 1000 / (len(ids) * steps)
 
 
-def choose_strategy(config: ml_collections.ConfigDict, dataset: Dataset) -> tuple[str, dict[str, float] | None]:
-    """(the fastest candidate, candidate -> ms per fold-step), from the cache or measured now.
+def choose_strategy(
+    config: ml_collections.ConfigDict, dataset: Dataset, folds: Folds, train_labels: np.ndarray | None = None,
+    label_classes: int | None = None,
+) -> tuple[str, dict[str, float] | None]:
+    """(the fastest candidate, candidate -> ms per fold-step), from the cache or measured now on two of
+    `folds` (:func:`timing_folds`).
 
-    A data set too small to time on keeps the rule (`platform.resolve_strategy`) and no timing.
-    Several processes take process 0's choice, so that all train alike.
+    `train_labels` of `label_classes` classes: what the run trains on instead of the data set's labels
+    (:func:`mer_jax.train.train_folds`). Several processes take process 0's choice, so that all train alike.
     """
-    if TIMING_STEPS * config.train.batch_size + TIMING_FOLDS * HELD_OUT > len(dataset.label):
-        return resolve_strategy("auto", jax.default_backend()), None
-    chosen, timing = _timed_choice(config, dataset)
+    chosen, timing = _timed_choice(config, dataset, folds, train_labels, label_classes)
     if jax.process_count() > 1:
         index = multihost_utils.broadcast_one_to_all(np.int32(CANDIDATES.index(chosen)))
         chosen = CANDIDATES[int(index)]
     return chosen, timing
 
 
-def _timed_choice(config: ml_collections.ConfigDict, dataset: Dataset) -> tuple[str, dict[str, float]]:
+def _timed_choice(
+    config: ml_collections.ConfigDict, dataset: Dataset, folds: Folds, train_labels: np.ndarray | None,
+    label_classes: int | None,
+) -> tuple[str, dict[str, float]]:
     path, key = cache_file(), cache_key(config, dataset.input_shape)
     cached = json.loads(path.read_text()) if path.exists() else {}
     timing = cached.get(key)
     if timing is None:
-        timing = {strategy: measure(config, dataset, strategy) for strategy in CANDIDATES}
+        timing = {
+            strategy: measure(config, dataset, folds, strategy, train_labels, label_classes)
+            for strategy in CANDIDATES
+        }
         cached[key] = timing
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(cached, indent=1))

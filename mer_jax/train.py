@@ -16,6 +16,7 @@ and vmap runners, mer_jax/platform.py every choice that depends on the backend.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -27,7 +28,7 @@ import numpy as np
 import optax
 from tqdm import tqdm
 
-from mer_jax import data, distributed, final_model, losses, protocols, report
+from mer_jax import augment, data, distributed, final_model, heat_mask, losses, protocols, report
 from mer_jax.checkpoint import Checkpointer, config_fingerprint
 from mer_jax.data import Dataset
 from mer_jax.epoch_log import EpochLog
@@ -51,24 +52,39 @@ def learning_rate(train_config: ml_collections.ConfigDict, epoch: int) -> float:
     raise ValueError(f"unknown train.schedule {train_config.schedule!r}; valid: {SCHEDULES}")
 
 
+OPTIMIZERS = ("sgd", "adam")
+
+
 def make_optimizer(train_config: ml_collections.ConfigDict) -> optax.GradientTransformation:
-    """SGD with momentum and L2 weight decay added to the gradient (PyTorch's and MatConvNet's SGD).
+    """L2 weight decay added to the gradient, then SGD with momentum (PyTorch's and MatConvNet's SGD) or
+    Adam (Keras' defaults: beta 0.9, 0.999, epsilon 1e-7), by `train.optimizer`.
 
     The learning rate is applied outside, per epoch, so a schedule never depends
     on how many steps a fold's epoch has.
     """
-    return optax.chain(
-        optax.add_decayed_weights(train_config.weight_decay),
-        optax.trace(decay=train_config.momentum),
-    )
+    name = train_config.get("optimizer", "sgd")
+    if name not in OPTIMIZERS:
+        raise ValueError(f"unknown train.optimizer {name!r}; valid: {OPTIMIZERS}")
+    direction = optax.trace(decay=train_config.momentum) if name == "sgd" else optax.scale_by_adam(eps=1e-7)
+    return optax.chain(optax.add_decayed_weights(train_config.weight_decay), direction)
+
+
+def make_loss(train_config: ml_collections.ConfigDict) -> losses.LossFn:
+    """`train.loss`, with `train.focal_gamma` for the focal loss."""
+    loss = losses.get_loss(train_config.loss)
+    if train_config.loss == "focal":
+        return functools.partial(loss, gamma=float(train_config.focal_gamma))
+    return loss
 
 
 def fold_inputs(
-    folds: Folds, fold_ids: np.ndarray, batch_size: int, seed: int | np.ndarray, fold_multiple: int = 1
+    folds: Folds, fold_ids: np.ndarray, batch_size: int, seed: int | np.ndarray, fold_multiple: int = 1,
+    class_weight: np.ndarray | None = None,
 ) -> FoldInputs:
     """Stacks the folds' masks and keys, padding the fold count to a multiple of `fold_multiple` with empty folds.
 
     Fold f's key is fold_in(PRNGKey(seed_f), fold_ids[f]), with `seed` one for all folds or one per fold.
+    `class_weight` (F, ..., C): each fold's weight per class, for the loss (`train.class_weight`).
     """
     train_masks = folds.train_masks
     num_train = train_masks.sum(axis=1)
@@ -96,7 +112,39 @@ def fold_inputs(
     train_mask[:num_folds] = train_masks
     num_steps = np.zeros(padded, np.int32)
     num_steps[:num_folds] = num_train // batch_size
-    return FoldInputs(keys, train_mask, num_steps, test_index, test_valid)
+    if class_weight is not None:  # the empty folds weigh every class alike
+        class_weight = np.concatenate([class_weight, np.ones((padded - num_folds, *class_weight.shape[1:]))])
+        class_weight = class_weight.astype(np.float32)
+    return FoldInputs(keys, train_mask, num_steps, test_index, test_valid, class_weight)
+
+
+CLASS_WEIGHTS = ("none", "inverse_frequency")
+
+
+def class_weights(
+    train_config: ml_collections.ConfigDict, folds: Folds, train_labels: np.ndarray, num_classes: int
+) -> np.ndarray | None:
+    """(F, ..., C) each fold's loss weight per class from its own training labels (`train.class_weight`),
+    or None (`none`): `inverse_frequency` is Aouayeb et al.'s (MLSP 2019, eq. 2) alpha, by
+    :func:`mer_jax.losses.inverse_frequency` on the labels the fold trains on (held-out ones never count)."""
+    name = train_config.get("class_weight", "none")
+    if name not in CLASS_WEIGHTS:
+        raise ValueError(f"unknown train.class_weight {name!r}; valid: {CLASS_WEIGHTS}")
+    if name == "none":
+        return None
+    if train_config.loss != "focal":
+        raise ValueError(f"train.class_weight={name!r} weights the focal loss only; train.loss is {train_config.loss!r}")
+    return np.stack([
+        np.asarray(losses.inverse_frequency(train_labels[mask], num_classes)) for mask in folds.train_masks
+    ])
+
+
+def examples_text(folds: Folds) -> str:
+    """The folds' training examples, each drawn once an epoch in a fresh order (the last n mod batch_size
+    left out), for the progress line: '12750' or '12250-12700'."""
+    counts = folds.train_masks.sum(axis=1)
+    low, high = int(counts.min()), int(counts.max())
+    return str(low) if low == high else f"{low}-{high}"
 
 
 def stopping_epochs(train_loss: list | np.ndarray, stop_loss: float, epochs: int, num_folds: int) -> np.ndarray:
@@ -123,6 +171,7 @@ class TrainResult:
     train_seconds: float
     compile_seconds: float
     state: Any  # host (numpy) state of every fold at the end: params, stats, opt with a leading fold axis
+    stages: dict | None = None  # staged training (mer_jax/stages.py): each stage's strategy, timings, history
 
     def fold_range(self, start: int, stop: int) -> TrainResult:
         """The result of folds start..stop-1 only."""
@@ -144,8 +193,12 @@ def make_runner(
     fold_ids: np.ndarray,
     train_labels: np.ndarray,
     fold_seeds: np.ndarray,
+    label_classes: int | None = None,
 ):
-    """The fold program for `config` and the runner of the configured strategy, tuned for the devices' platform."""
+    """The fold program for `config` and the runner of the configured strategy, tuned for the devices' platform.
+
+    `train_labels` (N, ...) are the labels trained on, of `label_classes` classes (default the data set's).
+    """
     devices = jax.local_devices()  # another process trains its own folds on its own devices
     train = config.train
     tuning = tuning_for(
@@ -156,14 +209,15 @@ def make_runner(
     )
     runner_class = RUNNERS[tuning.strategy]
     inputs = fold_inputs(
-        folds, fold_ids, train.batch_size, fold_seeds, runner_class.fold_multiple(train.fold_chunk, len(devices))
+        folds, fold_ids, train.batch_size, fold_seeds, runner_class.fold_multiple(train.fold_chunk, len(devices)),
+        class_weights(train, folds, train_labels, label_classes or dataset.num_classes),
     )
     program = FoldProgram(
         lambda rngs: create_model(
             config.model, num_classes=dataset.num_classes, input_shape=dataset.input_shape, rngs=rngs
         ),
         make_optimizer(train),
-        losses.get_loss(train.loss),
+        make_loss(train),
         batch_size=train.batch_size,
         steps_per_epoch=max(1, int(inputs.num_steps.max())),
         unroll=tuning.unroll_steps,
@@ -193,6 +247,8 @@ def train_folds(
     log_dir: Path | None = None,
     progress: bool = True,
     on_epoch_end: Callable[[int], None] | None = None,
+    train_labels: np.ndarray | None = None,
+    label_classes: int | None = None,
 ) -> TrainResult:
     """Trains every fold for `config.train.epochs` epochs; resumes from `checkpoint_dir` if it holds a run.
 
@@ -203,14 +259,18 @@ def train_folds(
     `log_dir` receives each epoch's training metrics as they come (metrics.jsonl and
     TensorBoard event files, mer_jax/epoch_log.py).
     `on_epoch_end(epoch)` is called after every epoch and its checkpoint.
+    `train_labels` (N, ...) of `label_classes` classes replace the data set's labels for training (e.g. the
+    per-region labels of Aouayeb et al.'s stage 1, mer_jax/stages.py); held-out accuracy is then not kept.
     """
     fold_ids = np.arange(folds.num_folds) if fold_ids is None else np.asarray(fold_ids)
     num_folds = folds.num_folds
     fold_seeds = np.full(num_folds, config.train.seed) if fold_seeds is None else np.asarray(fold_seeds)
     if fold_seeds.shape != (num_folds,):
         raise ValueError(f"fold_seeds has shape {fold_seeds.shape}; expected one seed per fold, ({num_folds},)")
-    train_labels = dataset.shuffled_labels(config.data.seed) if config.data.shuffle_labels else dataset.label
-    runner, inputs = make_runner(config, dataset, folds, fold_ids, train_labels, fold_seeds)
+    scored = train_labels is None  # held-out accuracy per epoch, on the data set's own labels
+    if train_labels is None:
+        train_labels = dataset.shuffled_labels(config.data.seed) if config.data.shuffle_labels else dataset.label
+    runner, inputs = make_runner(config, dataset, folds, fold_ids, train_labels, fold_seeds, label_classes)
     history: dict[str, list[np.ndarray]] = {"train_loss": [], "train_accuracy": [], "test_accuracy": []}
     start_epoch = 0
     earlier_seconds = 0.0  # training time of the epochs a resumed run had already done
@@ -225,15 +285,15 @@ def train_folds(
     epochs_trained = stopping_epochs(history["train_loss"], config.train.stop_loss, epochs, num_folds)
     runner.stop(np.flatnonzero(epochs_trained <= start_epoch))  # folds a resumed run had stopped
 
-    compile_seconds = runner.compile()
+    compile_seconds = runner.compile() if start_epoch < epochs else 0.0  # a finished run only predicts
     log = EpochLog(log_dir, folds.names, start_epoch) if log_dir is not None else None
     if log is not None:
         log.compiled(compile_seconds)
     test_labels = dataset.label[inputs.test_index[:num_folds]]
     test_valid = inputs.test_valid[:num_folds]
     test_logits = None
-    bar = tqdm(total=epochs, initial=start_epoch, desc=f"{num_folds} folds, {runner.strategy}", unit="epoch",
-               disable=not progress)
+    bar = tqdm(total=epochs, initial=start_epoch, unit="epoch", disable=not progress,
+               desc=f"{num_folds} folds of {examples_text(folds)} training examples an epoch, {runner.strategy}")
     start = time.perf_counter()
     train_seconds = earlier_seconds  # until the last epoch's training ends (what a checkpoint records)
     for epoch in range(start_epoch, epochs):
@@ -241,8 +301,9 @@ def train_folds(
         lr = learning_rate(config.train, epoch)
         metrics, logits = runner.run_epoch(epoch, lr)
         test_logits = logits[:num_folds]
-        correct = (test_logits.argmax(-1) == test_labels) & test_valid
-        history["test_accuracy"].append(correct.sum(1) / np.maximum(test_valid.sum(1), 1))
+        if scored:
+            correct = (test_logits.argmax(-1) == test_labels) & test_valid
+            history["test_accuracy"].append(correct.sum(1) / np.maximum(test_valid.sum(1), 1))
         stopped = epochs_trained <= epoch  # took no step this epoch: no training metrics
         for name in ("train_loss", "train_accuracy"):
             history[name].append(np.where(stopped, np.nan, metrics[name][:num_folds]).astype(np.float32))
@@ -298,15 +359,24 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path, *
     `workdir/final_model` for `mer-jax predict` (mer_jax/final_model.py); the report
     covers the cross-validation folds only.
     """
+    from mer_jax import stages  # it trains each stage with train_folds, from this module
+
+    staged = stages.is_staged(config)
+    if staged and config.train.final_model:
+        raise ValueError("train.final_model is not available for staged training (mer-jax predict reads one model)")
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
-    dataset = data.load(config.data)
-    check_dataset_matches_config(dataset, config)
-    folds = protocols.folds_of_config(config.protocol, subjects=dataset.subject, labels=dataset.label)
+    dataset = data.load(config.data)  # one row per clip, what the report scores, + data.augment's training rows
+    folds = protocols.folds_of_config(
+        config.protocol, subjects=dataset.subject, labels=dataset.label, clip_of_row=augment.clip_of_row(dataset)
+    )
+    # What the folds train on: the clips, or with data.mask=per_fold one masked copy per fold (row -> clip_of_row)
+    inputs, folds, clip_of_row = heat_mask.training_inputs(config, dataset, folds)
+    check_dataset_matches_config(inputs, config)
     strategy_timing = None
-    if config.train.strategy == "auto":  # decided by timing each strategy on this machine (cached)
+    if config.train.strategy == "auto" and not staged:  # decided by timing each strategy here (cached)
         config = config.copy_and_resolve_references()
-        config.train.strategy, strategy_timing = choose_strategy(config, dataset)
+        config.train.strategy, strategy_timing = choose_strategy(config, inputs, folds)
     writer = distributed.is_writer()
     if writer:
         (workdir / "config.json").write_text(config.to_json_best_effort(indent=2))
@@ -318,8 +388,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path, *
     checkpoints = workdir / "checkpoints"
     if jax.process_count() > 1:
         checkpoints = checkpoints / f"process_{jax.process_index()}"
-    local = train_folds(
-        config, dataset, trained.select(mine),
+    local = (stages.train_stages if staged else train_folds)(
+        config, inputs, trained.select(mine),
         fold_ids=fold_ids[mine], fold_seeds=fold_seeds[mine], checkpoint_dir=checkpoints,
         log_dir=workdir if writer else None, progress=progress and writer,
     )
@@ -328,13 +398,13 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path, *
         final = jax.tree.map(lambda leaf: leaf[list(mine).index(final_fold)], local.state)
         is_built = "/" in config.data.name
         final_model.save(
-            workdir, config, class_names=dataset.class_names, input_shape=dataset.input_shape,
+            workdir, config, class_names=dataset.class_names, input_shape=inputs.input_shape,
             params=final["params"], stats=final["stats"],
             variant=data.build_metadata(config.data.name, config.data.data_dir).get("variant") if is_built else None,
         )
     per_seed = [result.fold_range(s * num_folds, (s + 1) * num_folds) for s in range(len(seeds))]
     first = per_seed[0]  # train.seed's: the report of a single-seed run
-    index = first.test_index[first.test_valid]
+    index = clip_of_row[first.test_index[first.test_valid]]
     fold_of_sample = np.broadcast_to(np.arange(num_folds)[:, None], first.test_index.shape)[first.test_valid]
     predictions = first.test_logits[first.test_valid].argmax(-1)
     over_seeds = summarize_seeds(
@@ -364,12 +434,14 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path, *
             "shuffle_labels": bool(config.data.shuffle_labels),
             "stop_loss": float(config.train.stop_loss),
             "strategy_timing": strategy_timing,  # ms per fold-step of each strategy; None: strategy forced
+            **({"stages": result.stages} if staged else {}),
             "devices": [str(d) for d in jax.devices()],
             **over_seeds,
         },
     )
     for entry in built["per_fold"]:  # train.seed's folds, as the tables
         entry["epochs_trained"] = int(first.epochs_trained[entry["fold"]])
+        entry["train_examples_per_epoch"] = int(folds.train_masks[entry["fold"]].sum())
     if writer:
         report.write_report(workdir, built, history=first.history)
     return built
@@ -430,7 +502,9 @@ def folds_of_seeds(folds: Folds, seeds: np.ndarray, *, final: bool) -> tuple[Fol
 def check_dataset_matches_config(dataset: Dataset, config: ml_collections.ConfigDict) -> None:
     """The model is built for config.data.input_shape and num_classes: say so if the data differ."""
     expected = tuple(config.data.input_shape)
-    if tuple(dataset.input_shape) != expected or dataset.num_classes != config.data.num_classes:
+    shape = tuple(dataset.input_shape)
+    matches = len(shape) == len(expected) and all(e in (0, d) for e, d in zip(expected, shape))  # 0: any size
+    if not matches or dataset.num_classes != config.data.num_classes:
         raise ValueError(
             f"data set {config.data.name!r} has inputs {tuple(dataset.input_shape)} and {dataset.num_classes} classes, "
             f"but the config says data.input_shape={expected} and data.num_classes={config.data.num_classes}"

@@ -23,16 +23,17 @@ import pytest
 import tensorflow_datasets as tfds
 
 import data_builders
-from mer_jax import data
+from mer_jax import data, heat_mask
 from mer_jax.annotations import ClipAnnotation
 from mer_jax.clips import build as build_lib
 from mer_jax.clips.builder import CONFIGS, ClipDatasetBuilder, config_named
 from mer_jax.clips.errors import ClipError
 from mer_jax.clips.layouts import LAYOUTS
 from mer_jax.clips.materialize import StoredVariant, materialize, materialize_frames, read_frame, spot_apex
+from mer_jax.clips.testing import smaller_config
 from mer_jax.predict import read_frames
 from mer_jax.preprocess import apex as apex_lib
-from mer_jax.preprocess import faces, optical_strain
+from mer_jax.preprocess import appearance, faces, optical_strain
 from mer_jax.preprocess.flow import resize_flow
 from mer_jax.synth import write_synthetic_composite
 
@@ -230,7 +231,7 @@ def test_every_builder_is_registered_with_tfds():
     for name, builder_class in data_builders.BUILDERS.items():
         assert issubclass(builder_class, ClipDatasetBuilder)
         assert name in tfds.list_builders()
-        assert [c.name for c in builder_class.BUILDER_CONFIGS] == ["flow60", "flow_strcn_g", "strcn_a", "frames"]
+        assert [c.name for c in builder_class.BUILDER_CONFIGS] == ["flow60", "flow_strcn_g", "strcn_a", "frames", "regions"]
 
 
 @pytest.mark.parametrize("name", sorted(data_builders.BUILDERS))
@@ -260,3 +261,41 @@ def test_apex_spotting_on_aligned_faces_finds_the_true_apex_despite_head_motion(
     # The composite's heads drift through every clip: on raw frames eq. 5 lands late.
     assert np.mean(np.array(aligned) <= 2) >= 0.6, aligned  # 6 of these 9 (87% of 60 clips of another seed)
     assert np.mean(aligned) < np.mean(raw) / 2, (aligned, raw)
+
+
+@pytest.mark.slow
+def test_strcn_a_build_is_masked_when_read_by_every_clips_heat_or_kept_as_frames_per_fold(tmp_path):
+    """A strcn_a build read under data.mask=paper gives each clip the matrix of the heat map of every clip
+    (Xia et al., TMM 2019, eq. 4, at alpha 8); under per_fold, the frames at data.alpha and each clip's heat
+    term. About 100 s on 2 busy cores (the build)."""
+    fake_composite()
+    config = smaller_config("strcn_a", size=(24, 32), alphas=(8.0, 12.0), num_frames=6)
+    builder = data_builders.BUILDERS["megc2019"](config=config, data_dir=str(tmp_path))
+    builder.download_and_prepare(download_config=tfds.download.DownloadConfig(manual_dir=str(RAW)))
+    source = builder.as_data_source(split="train")
+    stored = {source[i]["sample_id"].decode(): source[i]["x"] for i in range(len(source))}
+    name = "megc2019/strcn_a_small"
+    paper = data.load_built(name, data_dir=tmp_path, labels="strcn4", alpha=12.0)
+    frames = data.load_built(name, data_dir=tmp_path, labels="strcn4", alpha=12.0, mask="per_fold")
+    mask = appearance.top_p_mask(appearance.difference_heat_map(x[0] for x in stored.values()), 0.3)
+    assert paper.input_shape == (int(0.3 * 24 * 32), 6, 3) and paper.extra == {}
+    for index, sample in enumerate(paper.sample_id):
+        expected = appearance.appearance_matrix(stored[sample][1].astype(np.float32) / 255, mask, num_frames=6)
+        np.testing.assert_allclose(paper.x[index] / np.float32(255), expected, atol=1e-6)  # uint8: STRCN scales
+        np.testing.assert_array_equal(frames.x[index], stored[sample][1])
+        heat = appearance.difference_heat_map([stored[sample][0]])  # alpha 8, whatever data.alpha
+        np.testing.assert_allclose(frames.extra[heat_mask.HEAT][index], heat)
+    assert frames.input_shape == (6, 24, 32, 3)
+    with pytest.raises(ValueError, match="unknown data.mask 'fold'"):
+        data.load_built(name, data_dir=tmp_path, mask="fold")
+
+
+@pytest.mark.slow
+def test_smic_alone_has_three_strcn_classes(tmp_path):
+    """SMIC annotates positive, negative and surprise only (Xia et al., TMM 2019, sec. IV-B): no empty 'other'."""
+    fake_composite()
+    build_lib.build("smic", builder_config="flow60", manual_dir=str(RAW), data_dir=str(tmp_path))
+    smic = data.load_built("smic/flow60", data_dir=tmp_path, labels="strcn4")
+    assert smic.class_names == ("negative", "positive", "surprise")
+    emotions = {c["clip"]: c["emotion"].lower() for c in fake_composite()["clips"] if c["dataset"] == "smic"}
+    assert [smic.class_names[label] for label in smic.label] == [emotions[s.split("/")[-1]] for s in smic.sample_id]

@@ -1,6 +1,6 @@
 import pytest
 
-from mer_jax.labels import MEGC2019_CLASSES, STRCN4_CLASSES, megc2019_class, strcn4_class
+from mer_jax.labels import MEGC2019_CLASSES, STRCN4_CLASSES, megc2019_class, strcn4_class, strcn4_classes
 
 
 @pytest.mark.parametrize(
@@ -88,3 +88,11 @@ def test_strcn4_repression_differs_from_megc2019():
 def test_strcn4_unknown_label():
     with pytest.raises(ValueError, match="'joy'"):
         strcn4_class("joy")
+
+
+def test_strcn_classes_are_three_for_smic_alone_and_four_with_casme2_or_samm():
+    """Xia et al., TMM 2019, sec. IV-B: SMIC uses only positive, negative and surprise."""
+    assert strcn4_classes(["smic"]) == ("negative", "positive", "surprise")
+    assert strcn4_classes(["smic", "casme2"]) == strcn4_classes(["samm"]) == STRCN4_CLASSES
+    with pytest.raises(ValueError, match="'casme'"):
+        strcn4_classes(["casme"])

@@ -142,6 +142,31 @@ def test_colour_channels_and_batch_elements_are_independent():
     np.testing.assert_allclose(changed[3], separate[3], atol=1e-5)
 
 
+def test_one_clip_with_several_alphas_is_that_clip_repeated_once_per_alpha():
+    clip = np.random.default_rng(6).uniform(0, 255, size=(1, 9, 16, 20, 3)).astype(np.float32)
+    alphas = np.array([5.0, 8.0, 14.0], np.float32)
+    repeated = np.asarray(magnify(np.repeat(clip, 3, axis=0), alphas))
+    np.testing.assert_allclose(np.asarray(magnify(clip, alphas)), repeated, rtol=0, atol=1e-3)
+    np.testing.assert_allclose(np.asarray(magnify(clip, alphas, frame=8)), repeated[:, 8], rtol=0, atol=1e-3)
+    assert np.abs(repeated[0] - repeated[2]).max() > 1.0
+
+
+@pytest.mark.parametrize("channels", [(), (3,)])
+def test_one_frame_magnified_alone_is_that_frame_of_the_whole_clip(channels):
+    """magnify(..., frame=t) == magnify(...)[:, t]: what STRCN-G's apex needs, without the other frames' pyramids."""
+    clips = np.random.default_rng(5).uniform(0, 255, size=(2, 11, 20, 24, *channels)).astype(np.float32)
+    alphas = np.array([5.0, 14.0], np.float32)
+    whole = np.asarray(magnify(clips, alphas))
+    for t in (0, 6, 10):
+        alone = np.asarray(magnify(clips, alphas, frame=t))
+        assert alone.shape == clips[:, t].shape
+        np.testing.assert_allclose(alone, whole[:, t], rtol=0, atol=1e-3)
+    np.testing.assert_allclose(np.asarray(magnify(clips, alphas, frame=0)), clips[:, 0], atol=1e-3)  # no band at t = 0
+    assert np.abs(whole[:, 6] - clips[:, 6]).max() > 1.0  # the frames do move: the comparison is not empty
+    with pytest.raises(ValueError, match="frame 11 is outside the clips' 11 frames"):
+        magnify(clips, alphas, frame=11)
+
+
 def test_integer_frames_are_accepted():
     clips = np.random.default_rng(4).integers(0, 256, size=(2, 10, 16, 20), dtype=np.uint8)
     out = magnify(clips, 8.0)
@@ -152,7 +177,7 @@ def test_integer_frames_are_accepted():
     "shape,alpha,kwargs,match",
     [
         ((6, 16, 16), 8.0, {}, "clips"),
-        ((1, 6, 16, 16), np.ones(3), {}, "alpha"),
+        ((2, 6, 16, 16), np.ones(3), {}, "alpha"),
         ((1, 6, 8, 8), 8.0, {"levels": 4}, "levels"),
         ((1, 6, 16, 16), 8.0, {"low": 0.4, "high": 0.05}, "low"),
     ],

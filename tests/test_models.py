@@ -104,6 +104,15 @@ def test_strcn_shapes(name, shape, num_rcls):
     assert count_params(model) == expected
 
 
+def test_strcn_reads_uint8_pixels_as_their_value_over_255():
+    """The strcn_a build's frames stay uint8 in memory (a quarter of float32's; x50 augmentation)."""
+    model = make("strcn_a", features=8, shape=(40, 6, 3), num_rcls=1)
+    pixels = jax.random.randint(jax.random.PRNGKey(1), (2, 40, 6, 3), 0, 256).astype(jnp.uint8)
+    scaled = model(pixels.astype(jnp.float32) / 255.0, train=False)
+    np.testing.assert_allclose(np.asarray(model(pixels, train=False)), np.asarray(scaled), rtol=1e-6, atol=1e-6)
+    assert np.abs(np.asarray(model(pixels.astype(jnp.float32), train=False) - scaled)).max() > 1e-3
+
+
 def test_strcn_rejects_bad_settings():
     with pytest.raises(ValueError, match="0 to 4 recurrent layers"):
         make("strcn_g", shape=(245, 300, 2), num_rcls=5)

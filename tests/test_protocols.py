@@ -88,7 +88,7 @@ def test_make_folds_dispatches():
     assert make_folds("loso", subjects=subjects, labels=labels).names == ("a", "b", "c")
     assert make_folds("lovo", subjects=subjects, labels=labels, test_fraction=0.1).num_folds == 10
     assert make_folds("kfold", subjects=subjects, labels=labels, k=3).num_folds == 3
-    with pytest.raises(ValueError, match=r"'loocv'.*\['loso', 'lovo', 'kfold'\]"):
+    with pytest.raises(ValueError, match=r"'loocv'.*\['loso', 'lovo', 'kfold', 'subject_kfold'\]"):
         make_folds("loocv", subjects=subjects, labels=labels)
     with pytest.raises(ValueError, match="30 subjects, 29 labels"):
         make_folds("loso", subjects=subjects, labels=labels[:-1])
@@ -102,3 +102,17 @@ def test_folds_validates_and_is_read_only():
     folds = loso(["a", "b"])
     with pytest.raises(ValueError):
         folds.test_masks[0, 0] = False
+
+
+def test_subject_kfold_holds_out_whole_subjects_once():
+    subjects = np.repeat([f"s{i}" for i in range(11)], 3)
+    folds = make_folds("subject_kfold", subjects=subjects, labels=np.zeros(33), k=4, seed=1)
+    assert folds.num_folds == 4
+    np.testing.assert_array_equal(folds.test_masks.sum(axis=0), 1)  # every clip tested once
+    for mask in folds.test_masks:
+        held_out = set(subjects[mask])
+        assert 2 <= len(held_out) <= 3 and not held_out & set(subjects[~mask])  # whole subjects, near-equal groups
+    other = make_folds("subject_kfold", subjects=subjects, labels=np.zeros(33), k=4, seed=2)
+    assert not np.array_equal(other.test_masks, folds.test_masks)
+    with pytest.raises(ValueError, match="at least 12 subjects"):
+        make_folds("subject_kfold", subjects=subjects, labels=np.zeros(33), k=12)

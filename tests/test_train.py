@@ -13,7 +13,7 @@ import jax
 import numpy as np
 import pytest
 
-from mer_jax import data, platform, protocols, runners
+from mer_jax import data, protocols, runners
 from mer_jax import train as train_module
 from mer_jax.checkpoint import RESUMABLE_ACROSS
 from mer_jax.config import base_config, sibling_config
@@ -420,12 +420,11 @@ def test_auto_times_each_strategy_once_per_setup_and_takes_the_fastest(tmp_path,
     assert set(timing) == {"loop", "vmap"} and all(ms > 0 for ms in timing.values())
     assert report["strategy"] == min(timing, key=timing.get)
     assert json.loads((tmp_path / "run" / "config.json").read_text())["train"]["strategy"] == report["strategy"]
-    monkeypatch.setattr(strategy_timing, "measure", lambda *a: pytest.fail("measured again"))
+    monkeypatch.setattr(strategy_timing, "measure", lambda *a, **k: pytest.fail("measured again"))
     again = train_and_evaluate(config, tmp_path / "again", progress=False)  # the cached timing
     assert again["strategy_timing"] == timing
     config.train.strategy = "vmap"  # forced: no timing
     assert train_and_evaluate(config, tmp_path / "forced", progress=False)["strategy_timing"] is None
-    dataset = data.load(config.data)  # too few clips to time on: the rule
-    fields = ("x", "label", "subject", "dataset", "sample_id")
-    small = dataclasses.replace(dataset, **{name: getattr(dataset, name)[:10] for name in fields})
-    assert strategy_timing.choose_strategy(config, small) == (resolve_strategy("auto", "cpu"), None)
+    fold_of = np.array([0, 0, 1, 2, 2, 2, 2, 2, 3, 3])  # fold 2 holds out most, fold 1 fewest
+    folds = protocols.Folds(fold_of[None, :] == np.arange(4)[:, None], ("a", "b", "c", "d"))
+    np.testing.assert_array_equal(strategy_timing.timing_folds(folds), [2, 1])

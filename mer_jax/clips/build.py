@@ -17,7 +17,7 @@ def build(
 
     Args:
       dataset: a name in :data:`data_builders.BUILDERS`.
-      builder_config: a builder config name (flow60, flow_strcn_g, strcn_a, frames).
+      builder_config: a builder config name (flow60, flow_strcn_g, strcn_a, frames, regions).
       manual_dir: the folder holding the unpacked raw dataset(s); synthetic_me needs none.
       data_dir: where TFDS writes (None = its default, ~/tensorflow_datasets).
 

@@ -5,7 +5,7 @@ raw datasets it reads (casme2, samm, smic: :mod:`mer_jax.clips.layouts`) and
 whether it keeps only the MEGC2019 composite's clips; everything else is here:
 
 - BuilderConfigs, one per stored variant (``CONFIGS``): ``flow60``,
-  ``flow_strcn_g``, ``strcn_a`` and ``frames``; each holds a
+  ``flow_strcn_g``, ``strcn_a``, ``frames`` and ``regions``; each holds a
   :class:`~mer_jax.clips.materialize.StoredVariant`.
 - Features: the variant's array ``x`` plus sample_id, subject, dataset, clip,
   onset / apex / offset frame numbers (and whether the apex was spotted by
@@ -35,10 +35,10 @@ import concurrent.futures
 import contextlib
 import dataclasses
 import fcntl
-import math
 import multiprocessing
 import os
 import shutil
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -52,12 +52,15 @@ from mer_jax.clips.errors import ClipError
 from mer_jax.clips.layouts import LAYOUTS
 from mer_jax.clips.materialize import StoredVariant
 from mer_jax.cores import usable_cores
-from mer_jax.preprocess import appearance
+from mer_jax.preprocess.temporal import KEEP_FRACTIONS
+from mer_jax.region_labels import CANVAS
 
-# Xia et al., TMM 2019, sec. III-E: training magnifies every clip by alpha = 5..14 (x10);
-# sec. IV-A: testing uses alpha = 8.
+# Xia et al., TMM 2019, sec. III-E: training magnifies every clip by alpha = 5..14 (x10), each of five
+# frame-keeping levels (x5, KEEP_FRACTIONS); sec. IV-A: testing uses alpha = 8 (config.data.alpha), every frame.
 ALPHAS = tuple(float(alpha) for alpha in range(5, 15))
-TEST_ALPHA = 8.0
+# STRCN-G's TV-L1 stopping threshold: 50 flows a clip at 300 x 245; 3.5x as fast as OpenCV's 0.01 at the
+# same accuracy (docs/benchmarks.md, Builds).
+STRCN_G_TVL1_EPSILON = 0.03
 # Fewer clips than this per worker are built in this process: starting worker
 # processes (each imports JAX, OpenCV and dlib) costs more than it saves.
 CLIPS_PER_WORKER = 8
@@ -69,11 +72,9 @@ class ClipConfig(tfds.core.BuilderConfig):
     """A builder config: one stored variant of every clip.
 
     variant: what :func:`mer_jax.clips.materialize.materialize` makes of each clip.
-    top_p: strcn_a only: fraction of pixels kept by the heat-map mask (Xia et al., TMM 2019, sec. IV-A).
     """
 
     variant: StoredVariant | None = None
-    top_p: float = 0.30
 
 
 CONFIGS = (
@@ -89,18 +90,22 @@ CONFIGS = (
         name="flow_strcn_g",
         description=(
             "STRCN-G input (Xia et al., TMM 2019, sec. III-C-2): onset->apex TV-L1 flow (u, v) of the face crop "
-            "at 300 x 245 (W x H), magnified by EVM with alpha = 5..14 (sec. III-E); x is (10, 245, 300, 2)."
+            "at 300 x 245 (W x H), magnified by EVM with alpha = 5..14, of the clip with 100, 90, 80, 70 and 60% "
+            "of its onset..apex frames kept (sec. III-E); x is (50, 245, 300, 2), level-major."
         ),
-        variant=StoredVariant("flow", (245, 300), alphas=ALPHAS),
+        variant=StoredVariant(
+            "flow", (245, 300), alphas=ALPHAS, keep_fractions=KEEP_FRACTIONS, tvl1_epsilon=STRCN_G_TVL1_EPSILON
+        ),
     ),
     ClipConfig(
         name="strcn_a",
         description=(
-            "STRCN-A input (Xia et al., TMM 2019, sec. III-C-1, eq. 4): face crops at 64 x 48 magnified with alpha = "
-            "5..14, normalised to 30 frames; the 30% of pixels with the largest heat (alpha 8 clips of "
-            "the whole dataset) kept; x is (10, 921, 30, 3) uint8."
+            "STRCN-A input (Xia et al., TMM 2019, sec. III-C-1): face crops at 64 x 48 with 100, 90, 80, 70 and 60% "
+            "of their frames kept, magnified with alpha = 5..14 (sec. III-E), normalised to 30 frames; x is "
+            "(50, 30, 48, 64, 3) uint8, level-major. Training selects the top-p pixels of "
+            "the eq. 4 heat map (config.data.mask, data.top_p) when it reads the build (mer_jax.heat_mask)."
         ),
-        variant=StoredVariant("appearance", (48, 64), alphas=ALPHAS, num_frames=30),
+        variant=StoredVariant("appearance", (48, 64), alphas=ALPHAS, num_frames=30, keep_fractions=KEEP_FRACTIONS),
     ),
     ClipConfig(
         name="frames",
@@ -110,14 +115,18 @@ CONFIGS = (
         ),
         variant=StoredVariant("frames", (122, 150), num_frames=32),
     ),
+    ClipConfig(
+        name="regions",
+        description=(
+            "The six regions of Aouayeb et al., MLSP 2019 (sec. 3.1, 4.1.2): left and right eye + eyebrow, nose, "
+            "left and right cheek, mouth, boxes from the first frame's 68 landmarks held for the whole clip, every "
+            "frame onset..offset unaligned, grayscale, each on a black canvas of the paper's size (H x W 80 x 100, "
+            "80 x 100, 120 x 80, 60 x 60, 60 x 60, 60 x 160; shrunk only where larger) at the top-left of a common "
+            "120 x 160 canvas; x is (T, 6, 120, 160, 1) uint8, T the clip's frame count."
+        ),
+        variant=StoredVariant("regions", CANVAS),
+    ),
 )
-
-
-def _stored_shape(config: ClipConfig) -> tuple[int, ...]:
-    if config.variant.kind != "appearance":
-        return config.variant.shape
-    alphas, frames, height, width, channels = config.variant.shape
-    return (alphas, math.floor(config.top_p * height * width), frames, channels)
 
 
 def _x_feature(config: ClipConfig) -> tfds.features.Tensor:
@@ -126,7 +135,7 @@ def _x_feature(config: ClipConfig) -> tfds.features.Tensor:
         # Several magnified flows at 300 x 245 are stored as float16 (1e-3 px steps) to halve the disk.
         dtype = np.float16 if variant.alphas else np.float32
         return tfds.features.Tensor(shape=variant.shape, dtype=dtype)
-    return tfds.features.Tensor(shape=_stored_shape(config), dtype=np.uint8, encoding=tfds.features.Encoding.ZLIB)
+    return tfds.features.Tensor(shape=variant.shape, dtype=np.uint8, encoding=tfds.features.Encoding.ZLIB)
 
 
 def clip_features(config: ClipConfig) -> tfds.features.FeaturesDict:
@@ -182,7 +191,7 @@ def _build_clip(root: str, clip: annotations.ClipAnnotation, variant: StoredVari
     try:
         paths = LAYOUTS[clip.dataset].frame_paths(root, clip)
         apex, spotted = materialize_lib.find_apex(paths, clip.apex, clip.onset)
-        x, fallbacks = materialize_lib.materialize(paths, apex, variant)
+        x, fallbacks = materialize_lib.materialize(paths, apex, variant, seed=zlib.crc32(_sample_id(clip).encode()))
     except ClipError as error:
         return _Skipped(error.fault, f"{clip.source}: {error}; clip skipped")
     return _Built(clip, x, clip.onset + apex, spotted, clip.onset + len(paths) - 1, fallbacks)
@@ -207,7 +216,7 @@ def _example(built: _Built, x: np.ndarray, dtype: np.dtype) -> dict:
     megc = labels.megc2019_class(clip.dataset, clip.emotion)
     return {
         "x": x.astype(dtype),
-        "sample_id": f"{clip.dataset}/{clip.subject}/{clip.clip}",
+        "sample_id": _sample_id(clip),
         "subject": f"{clip.dataset}/{clip.subject}",
         "dataset": clip.dataset,
         "clip": clip.clip,
@@ -301,7 +310,7 @@ class ClipDatasetBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True
         clips, problems = self._clips(root)
         config = self.builder_config
         dtype = self.info.features["x"].np_dtype
-        built, skipped, fallbacks, spotted = [], [], 0, 0
+        skipped, fallbacks, spotted = [], 0, 0
         for result in build_clips(root, clips, config.variant):
             if isinstance(result, _Skipped):
                 logging.warning("%s", result.message)
@@ -309,15 +318,9 @@ class ClipDatasetBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True
                 continue
             fallbacks += result.fallbacks
             spotted += result.spotted
-            if config.variant.kind == "appearance":
-                built.append(result)  # the mask needs every clip first
-            else:
-                yield _key(result), _example(result, result.x, dtype)
+            yield _key(result), _example(result, result.x, dtype)
         if len(skipped) == len(clips):
             raise ValueError(_nothing_built(self.name, root, clips, skipped, problems))
-        if config.variant.kind == "appearance":
-            for result, matrices in zip(built, _appearance_matrices(built, config), strict=True):
-                yield _key(result), _example(result, matrices, dtype)
         written = len(clips) - len(skipped)
         self.info.metadata.update(
             {
@@ -377,22 +380,12 @@ def _nothing_built(
     return "\n  ".join(lines)
 
 
-def _key(built: _Built) -> str:
-    clip = built.clip
+def _sample_id(clip: annotations.ClipAnnotation) -> str:
     return f"{clip.dataset}/{clip.subject}/{clip.clip}"
 
 
-def _appearance_matrices(built: list[_Built], config: ClipConfig) -> list[np.ndarray]:
-    """Xia et al., TMM 2019, eq. 4 over every clip at the test alpha, the top-p mask, then each clip's matrices."""
-    alphas = config.variant.alphas
-    reference = alphas.index(TEST_ALPHA) if TEST_ALPHA in alphas else len(alphas) // 2
-    mask = appearance.top_p_mask(appearance.difference_heat_map(b.x[reference] for b in built), config.top_p)
-    frames = config.variant.num_frames
-    return [
-        np.stack([np.asarray(appearance.appearance_matrix(clip, mask, frames)).astype(np.uint8) for clip in b.x])
-        for b in built
-    ]
-
+def _key(built: _Built) -> str:
+    return _sample_id(built.clip)
 
 
 def config_named(name: str) -> ClipConfig:

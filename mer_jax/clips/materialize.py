@@ -9,17 +9,29 @@ turns a clip's frames, already in memory, into that variant's array, and
               sec. IV-A), with optical strain (Xia et al., TIP 2020, eq. 2) as
               a third channel when ``strain``; with ``alphas``, one flow per
               magnification factor of the clip (Xia et al., TMM 2019, sec.
-              III-B, III-E), shape (A, H, W, 2).
+              III-B, III-E) and frame-keeping level (``keep_fractions``),
+              shape (L A, H, W, 2).
   appearance  the aligned crops at ``size``, magnified by each alpha, then
               temporally normalised to ``num_frames`` (Xia et al., TMM 2019,
-              sec. III-C), uint8 (A, T, H, W, 3); the builder turns these into
-              the d2 x T x C matrices once the mask of every clip's heat map is
-              known (:mod:`mer_jax.clips.builder`).
+              sec. III-C), per frame-keeping level: uint8 (L A, T, H, W, 3);
+              training turns these into
+              the d2 x T x C matrices of the heat-map mask's pixels when it
+              reads the build (:mod:`mer_jax.heat_mask`).
   frames      the aligned crops at ``size`` temporally normalised to
               ``num_frames``, uint8 (T, H, W, 3), for the sequence models.
+  regions     Aouayeb et al.'s (MLSP 2019) six regions of every frame, cut
+              unaligned by the first frame's boxes, grayscale, each on its
+              black canvas (:mod:`mer_jax.preprocess.regions`); uint8
+              (T, 6, H, W, 1) with (H, W) = ``size``, the common canvas.
 
 The apex is the annotated one, else Xia et al., TMM 2019, eq. 5 over the clip's
 aligned faces (:func:`spot_apex`).
+
+Frame keeping (sec. III-E) drops frames from the aligned clip before any
+temporal step, as if they had not been recorded: the kept frames are
+magnified (so the IIR band-pass sees the motion faster, and the magnified
+apex, hence STRCN-G's onset -> apex flow, changes), then normalised in time
+(STRCN-A). docs/data.md, STRCN's x50 augmentation, gives the reading.
 """
 
 from __future__ import annotations
@@ -27,7 +39,7 @@ from __future__ import annotations
 import dataclasses
 import struct
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -36,9 +48,10 @@ import numpy as np
 
 from mer_jax.clips.errors import ClipError
 from mer_jax.preprocess import apex as apex_lib
-from mer_jax.preprocess import faces, flow, magnify, strain, temporal
+from mer_jax.preprocess import faces, flow, magnify, regions, strain, temporal
+from mer_jax.region_labels import CANVAS, CHANNELS, REGION_NAMES
 
-KINDS = ("flow", "appearance", "frames")
+KINDS = ("flow", "appearance", "frames", "regions")
 # Clips are padded in time to a multiple of this before magnification, so the
 # jitted EVM compiles for a few lengths only. The IIR filter is causal, so
 # frames appended after the end change nothing before it.
@@ -49,16 +62,25 @@ _TIME_BUCKET = 16
 class StoredVariant:
     """One stored variant of a clip: everything :func:`materialize_frames` needs besides the frames.
 
-    Every variant crops the face the same way: each frame aligned onto the
-    first and cut by the first frame's box (Xia et al., TMM 2019, eq. 1;
-    :func:`mer_jax.preprocess.faces.align_and_crop`).
+    Every variant but regions crops the face the same way: each frame aligned
+    onto the first and cut by the first frame's box (Xia et al., TMM 2019,
+    eq. 1; :func:`mer_jax.preprocess.faces.align_and_crop`).
 
     kind: one of ``KINDS``.
-    size: (height, width) of the stored maps or frames.
+    size: (height, width) of the stored maps or frames; regions: the common
+      canvas, :data:`mer_jax.region_labels.CANVAS`.
     alphas: magnification factors; () stores the unmagnified clip.
     strain: flow only: append optical strain as a third channel (needs no alphas).
-    num_frames: appearance and frames: frames after temporal normalisation.
+    num_frames: appearance and frames: frames after temporal normalisation
+      (regions keeps every frame: 0).
     method: flow only: optical flow method (:data:`mer_jax.preprocess.flow.METHODS`).
+    keep_fractions: magnified variants only: the frame-keeping levels of Xia
+      et al., TMM 2019, sec. III-E (100% first), each a random share of the
+      clip's frames (onset..apex for flow, every frame for appearance), kept
+      before magnification; () keeps every frame. ``x`` then holds one row
+      per (level, alpha), :func:`mer_jax.augment.stored_variants`.
+    tvl1_epsilon: flow with method tvl1: the solver's stopping threshold
+      (:func:`mer_jax.preprocess.flow.optical_flow`).
 
     :meth:`to_dict` / :meth:`from_dict` save it as JSON-friendly values and
     rebuild it; a build keeps it in its metadata as ``variant``.
@@ -70,28 +92,52 @@ class StoredVariant:
     strain: bool = False
     num_frames: int = 0
     method: str = "tvl1"
+    keep_fractions: tuple[float, ...] = ()
+    tvl1_epsilon: float = flow.TVL1_EPSILON
 
     def __post_init__(self):
         if self.kind not in KINDS:
             raise ValueError(f"unknown clip kind {self.kind!r}; valid: {KINDS}")
-        if self.kind != "flow" and self.num_frames < 2:
+        if self.kind in ("appearance", "frames") and self.num_frames < 2:
             raise ValueError(f"{self.kind} needs num_frames >= 2; got {self.num_frames}")
+        if self.kind == "regions" and (self.size != CANVAS or self.num_frames or self.alphas):
+            raise ValueError(
+                f"regions stores every frame, unmagnified, on the canvas {CANVAS}; got size {self.size}, "
+                f"num_frames {self.num_frames}, alphas {self.alphas}"
+            )
         if self.strain and (self.kind != "flow" or self.alphas):
             raise ValueError("strain is stored only for unmagnified flow")
         if self.kind == "appearance" and not self.alphas:
             raise ValueError("appearance needs at least one alpha")
         if self.kind == "flow" and self.method not in flow.METHODS:
             raise ValueError(f"unknown flow method {self.method!r}; valid: {tuple(flow.METHODS)}")
+        if self.keep_fractions and (
+            not self.alphas or self.keep_fractions[0] != 1.0 or not all(0.0 < k <= 1.0 for k in self.keep_fractions)
+        ):
+            raise ValueError(
+                "keep_fractions are the frame-keeping levels of magnified variants, 1.0 first, each in (0, 1]; "
+                f"got {self.keep_fractions} with alphas {self.alphas}"
+            )
+        if not self.tvl1_epsilon > 0:
+            raise ValueError(f"tvl1_epsilon must be positive; got {self.tvl1_epsilon}")
 
     @property
-    def shape(self) -> tuple[int, ...]:
-        """Shape of the array :func:`materialize_frames` returns."""
+    def levels(self) -> tuple[float, ...]:
+        """The frame-keeping levels stored: ``keep_fractions``, or every frame only."""
+        return self.keep_fractions or (1.0,)
+
+    @property
+    def shape(self) -> tuple[int | None, ...]:
+        """Shape of the array :func:`materialize_frames` returns (regions: None frames, as many as the clip's)."""
         height, width = self.size
+        if self.kind == "regions":
+            return (None, len(REGION_NAMES), height, width, CHANNELS)
+        variants = len(self.levels) * len(self.alphas)
         if self.kind == "flow":
             channels = 3 if self.strain else 2
-            return (len(self.alphas), height, width, channels) if self.alphas else (height, width, channels)
+            return (variants, height, width, channels) if self.alphas else (height, width, channels)
         frames = (self.num_frames, height, width, 3)
-        return (len(self.alphas), *frames) if self.kind == "appearance" else frames
+        return (variants, *frames) if self.kind == "appearance" else frames
 
     @property
     def dtype(self) -> type:
@@ -106,6 +152,8 @@ class StoredVariant:
             "strain": self.strain,
             "num_frames": self.num_frames,
             "method": self.method,
+            "keep_fractions": list(self.keep_fractions),
+            "tvl1_epsilon": self.tvl1_epsilon,
         }
 
     @classmethod
@@ -117,8 +165,9 @@ class StoredVariant:
         values = dict(values)
         if "size" in values:
             values["size"] = tuple(int(v) for v in values["size"])
-        if "alphas" in values:
-            values["alphas"] = tuple(float(v) for v in values["alphas"])
+        for field in ("alphas", "keep_fractions"):
+            if field in values:
+                values[field] = tuple(float(v) for v in values[field])
         return cls(**values)
 
 
@@ -224,10 +273,14 @@ def _frame_names(names: Sequence[str] | None, count: int) -> list[str]:
     return [str(n) for n in names]
 
 
+def _check_length(count: int) -> None:
+    if count < 2:
+        raise ClipError(f"a clip needs at least 2 frames (onset and apex); got {count}")
+
+
 def _check_frames(frames: Sequence[np.ndarray] | np.ndarray, apex: int, names: list[str]) -> list[np.ndarray]:
     """The frames as a list of RGB uint8 (H, W, 3) arrays of one size; ClipError naming the frame otherwise."""
-    if len(frames) < 2:
-        raise ClipError(f"a clip needs at least 2 frames (onset and apex); got {len(frames)}")
+    _check_length(len(frames))
     if not 0 <= apex < len(frames):
         raise ClipError(f"apex position {apex} outside the clip's {len(frames)} frames")
     checked: list[np.ndarray] = []
@@ -267,17 +320,55 @@ def _crops(frames: list[np.ndarray], names: list[str], size: tuple[int, int] | N
     return crops, stats["landmark_fallbacks"]
 
 
-def _magnified(crops: np.ndarray, alphas: tuple[float, ...]) -> np.ndarray:
-    """(A, T, H, W, 3) float32: the clip magnified by each alpha (padded in time, then cut back)."""
+def _magnified(crops: np.ndarray, alphas: tuple[float, ...], *, last_only: bool = False) -> np.ndarray:
+    """(A, T, H, W, 3) float32: the clip magnified by each alpha (padded in time, then cut back);
+    with ``last_only``, (A, H, W, 3): its last frame only (:func:`mer_jax.preprocess.magnify.magnify`'s ``frame``)."""
     length = len(crops)
     padded = -(-length // _TIME_BUCKET) * _TIME_BUCKET
-    clip = np.concatenate([crops, np.repeat(crops[-1:], padded - length, axis=0)]).astype(np.float32)
-    batch = np.broadcast_to(clip, (len(alphas), *clip.shape))
-    return np.asarray(magnify.magnify(batch, np.asarray(alphas, np.float32)))[:, :length]
+    clip = np.concatenate([crops, np.repeat(crops[-1:], padded - length, axis=0)]).astype(np.float32)[None]
+    alphas = np.asarray(alphas, np.float32)
+    if last_only:
+        return np.asarray(magnify.magnify(clip, alphas, frame=length - 1))
+    return np.asarray(magnify.magnify(clip, alphas))[:, :length]
+
+
+def kept_frames(length: int, variant: StoredVariant, seed: int) -> list[np.ndarray]:
+    """The positions of a ``length``-frame clip that each frame-keeping level of ``variant`` keeps
+    (Xia et al., TMM 2019, sec. III-E; :func:`mer_jax.preprocess.temporal.kept_frame_indices`: the first and
+    last frames always). Level i draws from a generator seeded by (``seed``, i): a clip's draws are the same
+    in every build, and its levels independent of one another."""
+    return [
+        temporal.kept_frame_indices(length, fraction, np.random.default_rng([seed, level]))
+        for level, fraction in enumerate(variant.levels)
+    ]
 
 
 def _to_uint8(frames) -> np.ndarray:
     return np.clip(np.rint(np.asarray(frames)), 0, 255).astype(np.uint8)
+
+
+def _regions(frames: Iterable[np.ndarray], names: list[str]) -> tuple[np.ndarray, int]:
+    """(T, 6, H, W, 1) uint8 regions of RGB uint8 ``frames`` (read one at a time) and 0 landmark fallbacks:
+    landmarks are found in the first frame only."""
+    _check_length(len(names))
+    cut, boxes, first = [], None, None
+    for name, frame in zip(names, frames, strict=True):
+        if boxes is None:
+            try:
+                boxes = regions.region_boxes(frame, name=name)
+            except faces.FaceNotFoundError as error:
+                raise ClipError(str(error), fault="no face") from error
+            except ValueError as error:
+                raise ClipError(str(error)) from error
+            first = (name, frame.shape)
+        elif frame.shape != first[1]:
+            raise ClipError(
+                f"{name}: {frame.shape[1]} x {frame.shape[0]} pixels, unlike the clip's first frame "
+                f"({first[0]}: {first[1][1]} x {first[1][0]})",
+                fault="frame size",
+            )
+        cut.append(regions.cut_regions(frame, boxes))
+    return np.stack(cut), 0
 
 
 def used_positions(length: int, apex: int, variant: StoredVariant) -> list[int]:
@@ -296,6 +387,7 @@ def materialize_frames(
     variant: StoredVariant,
     *,
     names: Sequence[str] | None = None,
+    seed: int = 0,
 ) -> tuple[np.ndarray, int]:
     """The stored array of a clip held in memory, and its count of landmark fallbacks.
 
@@ -312,6 +404,8 @@ def materialize_frames(
         of a build.
       names: the frames' file names or labels for error messages (default
         "frame <t>").
+      seed: the frame-keeping draws' seed (:func:`kept_frames`); builds use the
+        clip's sample id's CRC-32.
 
     Returns:
       (``variant.shape`` array of ``variant.dtype``, frames whose face was not
@@ -330,18 +424,31 @@ def materialize_frames(
         field = flow.resize_flow(field, variant.size)
         return np.asarray(strain.flow_map(field) if variant.strain else field, np.float32), fallbacks
     if variant.kind == "flow":
+        # Onset -> apex of each kept onset..apex clip magnified; EVM leaves the onset (its first frame) as it is.
         crops, fallbacks = _crops(frames[: apex + 1], names[: apex + 1], variant.size)
-        clips = _magnified(crops, variant.alphas)
-        fields = [flow.optical_flow(clip[0], clip[apex], method=variant.method) for clip in clips]
+        onset = crops[0].astype(np.float32)
+        fields = [
+            flow.optical_flow(onset, magnified, method=variant.method, tvl1_epsilon=variant.tvl1_epsilon)
+            for kept in kept_frames(len(crops), variant, seed)
+            for magnified in _magnified(crops[kept], variant.alphas, last_only=True)
+        ]
         return np.stack(fields).astype(np.float32), fallbacks
+    if variant.kind == "regions":
+        return _regions(frames, names)
     crops, fallbacks = _crops(frames, names, variant.size)
     if variant.kind == "frames":
         return _to_uint8(temporal.interpolate(crops, variant.num_frames)), fallbacks
-    clips = _magnified(crops, variant.alphas)
-    return np.stack([_to_uint8(temporal.interpolate(clip, variant.num_frames)) for clip in clips]), fallbacks
+    variants = [
+        _to_uint8(temporal.interpolate(clip, variant.num_frames))
+        for kept in kept_frames(len(crops), variant, seed)
+        for clip in _magnified(crops[kept], variant.alphas)
+    ]
+    return np.stack(variants), fallbacks
 
 
-def materialize(paths: Sequence[str | Path], apex: int, variant: StoredVariant) -> tuple[np.ndarray, int]:
+def materialize(
+    paths: Sequence[str | Path], apex: int, variant: StoredVariant, *, seed: int = 0
+) -> tuple[np.ndarray, int]:
     """The stored array of a clip from its frame files, and its count of landmark fallbacks.
 
     Reads only the frames ``variant`` uses (:func:`used_positions`), then
@@ -351,6 +458,7 @@ def materialize(paths: Sequence[str | Path], apex: int, variant: StoredVariant) 
       paths: the clip's frame files, onset first.
       apex: position of the apex frame in ``paths``.
       variant: what to store.
+      seed: the frame-keeping draws' seed (:func:`kept_frames`).
 
     Raises:
       ClipError: unreadable frame (named), no face in the first frame, crop outside the image.
@@ -361,5 +469,8 @@ def materialize(paths: Sequence[str | Path], apex: int, variant: StoredVariant) 
             fault="apex outside clip",
         )
     used = used_positions(len(paths), apex, variant)
+    names = [str(paths[t]) for t in used]
+    if variant.kind == "regions":  # frame by frame: a clip's full frames are never all in memory
+        return _regions((read_frame(paths[t]) for t in used), names)
     frames = [read_frame(paths[t]) for t in used]
-    return materialize_frames(frames, used.index(apex), variant, names=[str(paths[t]) for t in used])
+    return materialize_frames(frames, used.index(apex), variant, names=names, seed=seed)

@@ -32,9 +32,7 @@ def smaller_config(name: str, **changes) -> ClipConfig:
     """The shipped config ``name`` with its variant's fields changed (fewer alphas, smaller maps, fewer
     frames): the same code path, in seconds. Named ``<name>_small``."""
     config = config_named(name)
-    return dataclasses.replace(
-        config, name=f"{name}_small", variant=dataclasses.replace(config.variant, **changes), top_p=config.top_p
-    )
+    return dataclasses.replace(config, name=f"{name}_small", variant=dataclasses.replace(config.variant, **changes))
 
 
 # Every config's code path (mer_jax.clips.materialize) is the same for every
@@ -45,4 +43,5 @@ SMALL_CONFIGS = [
     smaller_config("flow_strcn_g", size=(49, 60), alphas=(8.0, 12.0)),
     smaller_config("strcn_a", size=(24, 32), alphas=(8.0,), num_frames=6),
     smaller_config("frames", size=(61, 75), num_frames=8),
+    "regions",  # as shipped: no flow, already fast; read here through tf.data (its frame count varies)
 ]

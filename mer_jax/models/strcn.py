@@ -13,6 +13,7 @@ num_rcls, recurrent_steps, dropout.
 from __future__ import annotations
 
 import jax
+import jax.numpy as jnp
 import ml_collections
 from flax import nnx
 
@@ -93,6 +94,9 @@ class STRCN(nnx.Module):
         self.classifier = nnx.Linear(features, num_classes, kernel_init=layers.linear_init, rngs=rngs)
 
     def __call__(self, x: jax.Array, *, train: bool = False, rngs: nnx.Rngs | None = None) -> jax.Array:
+        """Logits of (B, H, W, C) inputs; uint8 inputs (the strcn_a build's pixels) are scaled to [0, 1]."""
+        if x.dtype == jnp.uint8:
+            x = x.astype(jnp.float32) / 255.0
         x = layers.max_pool(self.conv1(x, train=train), self.pools[0])
         for index, rcl in enumerate(self.rcls):
             x = rcl(x, train=train)

@@ -33,10 +33,16 @@ MIN_SIDE = 16  # DIS (preset MEDIUM) rejects frames smaller than about 12 px
 _LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 
 
-def _tvl1(onset: np.ndarray, apex: np.ndarray) -> np.ndarray:
+# OpenCV's stopping threshold of the TV-L1 iterations, the default of optical_flow.
+TVL1_EPSILON = 0.01
+
+
+def _tvl1(onset: np.ndarray, apex: np.ndarray, epsilon: float = TVL1_EPSILON) -> np.ndarray:
     # OpenCV defaults: tau 0.25, lambda 0.15, theta 0.3, 5 scales (step 0.8),
     # 5 warps, epsilon 0.01, median filtering 5.
-    return cv2.optflow.DualTVL1OpticalFlow_create().calc(onset, apex, None)
+    solver = cv2.optflow.DualTVL1OpticalFlow_create()
+    solver.setEpsilon(epsilon)
+    return solver.calc(onset, apex, None)
 
 
 def _dis(onset: np.ndarray, apex: np.ndarray) -> np.ndarray:
@@ -92,7 +98,9 @@ def _gray_uint8_pair(onset: np.ndarray, apex: np.ndarray) -> tuple[np.ndarray, n
     return convert(onset), convert(apex)
 
 
-def optical_flow(onset: np.ndarray, apex: np.ndarray, method: str = "tvl1") -> np.ndarray:
+def optical_flow(
+    onset: np.ndarray, apex: np.ndarray, method: str = "tvl1", *, tvl1_epsilon: float = TVL1_EPSILON
+) -> np.ndarray:
     """Dense optical flow from the onset frame to the apex frame.
 
     Args:
@@ -104,6 +112,9 @@ def optical_flow(onset: np.ndarray, apex: np.ndarray, method: str = "tvl1") -> n
       method: one of :data:`METHODS`: ``"tvl1"`` (Dual TV-L1, OpenCV contrib
         ``cv2.optflow.DualTVL1OpticalFlow_create``, the default), ``"dis"``
         (DIS, preset MEDIUM) or ``"farneback"``.
+      tvl1_epsilon: tvl1 only: the change per iteration below which each
+        warp stops iterating (OpenCV's default 0.01). 0.03 runs 3.5 to 8x as
+        fast at the same accuracy on faces (docs/benchmarks.md, Builds).
 
     Returns:
       float32 (H, W, 2) displacements in pixels, channel 0 = u (x), 1 = v (y),
@@ -111,7 +122,11 @@ def optical_flow(onset: np.ndarray, apex: np.ndarray, method: str = "tvl1") -> n
     """
     if method not in _ESTIMATORS:
         raise ValueError(f"unknown optical flow method {method!r}; valid methods: {', '.join(METHODS)}")
+    if not tvl1_epsilon > 0:
+        raise ValueError(f"tvl1_epsilon must be positive; got {tvl1_epsilon}")
     onset_gray, apex_gray = _gray_uint8_pair(onset, apex)
+    if method == "tvl1":
+        return np.asarray(_tvl1(onset_gray, apex_gray, tvl1_epsilon), dtype=np.float32)
     return np.asarray(_ESTIMATORS[method](onset_gray, apex_gray), dtype=np.float32)
 
 

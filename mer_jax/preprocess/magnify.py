@@ -168,12 +168,25 @@ def iir_bandpass(clips: ArrayLike, low: float = 0.05, high: float = 0.4) -> jax.
     return jnp.moveaxis(band, 0, 1)
 
 
+def _amplified(video, band, alpha, wavelength_cutoff, levels):
+    """``video`` plus its band-passed ``band`` amplified per pyramid level: eq. 3 for (B, T, H, W, C) frames."""
+    pyramid = laplacian_pyramid(band, levels)
+    factors = level_alphas(alpha, levels, wavelength_cutoff).astype(video.dtype)
+    pyramid = [factor.reshape(factor.shape + (1,) * 4) * level for factor, level in zip(factors, pyramid)]
+    return video + collapse_pyramid(pyramid)
+
+
 @functools.partial(jax.jit, static_argnames=("low", "high", "levels"))
 def _magnify(video, alpha, wavelength_cutoff, low, high, levels):
-    pyramid = laplacian_pyramid(iir_bandpass(video, low, high), levels)
-    factors = level_alphas(alpha, levels, wavelength_cutoff).astype(video.dtype)
-    pyramid = [factor.reshape(factor.shape + (1,) * 4) * band for factor, band in zip(factors, pyramid)]
-    return video + collapse_pyramid(pyramid)
+    return _amplified(video, iir_bandpass(video, low, high), alpha, wavelength_cutoff, levels)
+
+
+@functools.partial(jax.jit, static_argnames=("low", "high", "levels"))
+def _magnify_frame(video, frame, alpha, wavelength_cutoff, low, high, levels):
+    # The pyramid is spatial, frame by frame: frame t needs the band of frame t only (the IIR scan is cheap).
+    band = jax.lax.dynamic_index_in_dim(iir_bandpass(video, low, high), frame, axis=1)
+    still = jax.lax.dynamic_index_in_dim(video, frame, axis=1)
+    return _amplified(still, band, alpha, wavelength_cutoff, levels)[:, 0]
 
 
 def magnify(
@@ -184,6 +197,7 @@ def magnify(
     high: float = 0.4,
     levels: int = 4,
     wavelength_cutoff: float = 16.0,
+    frame: int | None = None,
 ) -> jax.Array:
     """Motion-magnify a batch of clips by EVM (Xia et al., TMM 2019, eq. 3, sec. IV-A numbers).
 
@@ -199,14 +213,20 @@ def magnify(
 
     Args:
       clips: (B, T, H, W) or (B, T, H, W, C) frames (integers are cast to float32).
-      alpha: scalar, or (B,) to magnify each clip by its own factor (e.g. one clip
-        repeated with alphas 5..14 for training augmentation, Xia et al., TMM 2019, sec. III-E).
+      alpha: scalar, or (B,) to magnify each clip by its own factor; a batch of
+        one clip with a (B,) alpha gives that clip magnified by each factor, the
+        band-pass and the pyramid computed once (e.g. alphas 5..14 for training
+        augmentation, Xia et al., TMM 2019, sec. III-E).
       low, high: IIR coefficients of the band (Xia et al., TMM 2019: [0.05, 0.4]).
       levels: pyramid levels including the low-pass residual.
       wavelength_cutoff: lambda_c in pixels of the alpha bound (Xia et al., TMM 2019: 16).
+      frame: None magnifies every frame; an index t magnifies frame t only (the
+        same values as ``magnify(...)[:, t]``, without the pyramids of the other
+        frames: STRCN-G's onset -> apex flow needs the apex alone, the onset
+        being unchanged by EVM). Traced: one compilation serves every t.
 
     Returns:
-      Float array shaped like ``clips``.
+      Float array shaped like ``clips``, or without its time axis for a ``frame``.
     """
     clips = jnp.asarray(clips)
     if clips.ndim not in (4, 5):
@@ -215,8 +235,14 @@ def magnify(
         clips = clips.astype(jnp.float32)
     video = clips if clips.ndim == 5 else clips[..., None]
     alpha = jnp.asarray(alpha, jnp.float32)
-    if alpha.ndim > 1 or (alpha.ndim == 1 and alpha.shape[0] != video.shape[0]):
+    if alpha.ndim > 1 or (alpha.ndim == 1 and video.shape[0] not in (1, alpha.shape[0])):
         raise ValueError(f"alpha must be a scalar or have shape ({video.shape[0]},); got shape {alpha.shape}")
     _check_levels(video.shape[2], video.shape[3], levels)
-    out = _magnify(video, alpha, jnp.asarray(wavelength_cutoff, jnp.float32), low, high, levels)
+    cutoff = jnp.asarray(wavelength_cutoff, jnp.float32)
+    if frame is None:
+        out = _magnify(video, alpha, cutoff, low, high, levels)
+    elif 0 <= frame < video.shape[1]:
+        out = _magnify_frame(video, jnp.asarray(frame, jnp.int32), alpha, cutoff, low, high, levels)
+    else:
+        raise ValueError(f"frame {frame} is outside the clips' {video.shape[1]} frames")
     return out if clips.ndim == 5 else out[..., 0]

@@ -1,0 +1,216 @@
+"""Two-stage training of Aouayeb et al. (MLSP 2019, sec. 3.2-3.3), every fold at once.
+
+Stage 1 (`config.stages.cnn`) trains each fold's six region CNNs on single
+frames of its training clips, each region with its own "not me" label
+(mer_jax/region_labels.py). Stage 2 (`config.stages.lstm`) freezes them: each
+fold's CNNs turn every frame of every clip into six 20-d features once, and the
+fold's LSTMs and classifier train on those feature sequences with the clip's
+label. Both stages run through the fold-parallel trainer (mer_jax/train.py:
+`train_folds`), so either strategy, sharding, resuming from orbax checkpoints
+(one folder per stage) and multi-process runs work as for one stage.
+
+A fold only ever trains on its own training subjects: stage 1 on their frames
+(its held-out subject's frames are in no training mask), stage 2 on sequences
+of features made by its own stage-1 CNNs. The fold's held-out clips are fed
+through the same frozen CNNs for testing only.
+
+Stage 2's inputs differ per fold, so its data set holds one copy of the clips
+per fold, side by side, and fold f trains and tests on copy f only
+(`protocols.Folds.only_train`); each sequence is the six features of every
+frame, then a flag, 1 for a real frame and 0 for padding (the model masks it).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import jax
+import ml_collections
+import numpy as np
+from flax import nnx
+
+from mer_jax.data import Dataset
+from mer_jax.models import create_model
+from mer_jax.protocols import Folds
+from mer_jax.strategy_timing import choose_strategy
+from mer_jax.train import TrainResult, train_folds
+
+STAGES = ("cnn", "lstm")
+FRAME_CHUNK = 512  # frames per call when stage 1's CNNs make the features
+
+
+def is_staged(config: ml_collections.ConfigDict) -> bool:
+    """Whether `config` trains in stages (`config.stages`) rather than one model (`config.model`)."""
+    return "stages" in config
+
+
+def stage_config(config: ml_collections.ConfigDict, stage: str) -> ml_collections.ConfigDict:
+    """The one-model config of `stage`: its `model`, and `train` with the stage's own keys over the run's."""
+    if stage not in config.stages:
+        raise ValueError(f"config.stages has no stage {stage!r}; it has {', '.join(config.stages)}")
+    part = config.stages[stage]
+    unknown = sorted(set(part.train) - set(config.train))
+    if unknown:
+        raise ValueError(f"config.stages.{stage}.train sets unknown key(s) {unknown}; valid: {sorted(config.train)}")
+    single = ml_collections.ConfigDict(config.to_dict())
+    del single["stages"]
+    single.model = ml_collections.ConfigDict(part.model.to_dict())
+    single.train.update(part.train.to_dict())
+    return single
+
+
+def stage_input_shape(config: ml_collections.ConfigDict, stage: str, frames: int = 500) -> tuple[int, ...]:
+    """One example's shape in `stage`: a frame's six regions (cnn), a clip's feature sequence (lstm); a clip
+    of `frames` frames where the config leaves the length open (0: the longest clip read; the paper's 500)."""
+    length, *frame = config.data.input_shape
+    if stage == "cnn":
+        return tuple(frame)
+    model = config.stages[stage].model
+    return (length or frames, len(model.region_sizes) * model.features + 1)
+
+
+def frame_rows(clips: Dataset) -> tuple[np.ndarray, np.ndarray]:
+    """(clip, frame) of every real frame: the rows of stage 1's data set."""
+    frames = clips.extra["num_frames"]
+    clip = np.repeat(np.arange(clips.num_samples), frames)
+    frame = np.concatenate([np.arange(n) for n in frames]) if len(clip) else np.zeros(0, int)
+    return clip, frame
+
+
+def frame_dataset(clips: Dataset) -> tuple[Dataset, np.ndarray, np.ndarray]:
+    """Stage 1's examples: every real frame's six regions, with its clip's region labels; and the clip of each row."""
+    clip, frame = frame_rows(clips)
+    frames = Dataset(
+        x=clips.x[clip, frame],
+        label=clips.label[clip],
+        subject=clips.subject[clip],
+        dataset=clips.dataset[clip],
+        sample_id=np.char.add(np.char.add(clips.sample_id[clip], "#"), frame.astype(str)),
+        class_names=clips.class_names,
+    )
+    return frames, clips.extra["region_label"][clip], clip
+
+
+def frame_folds(folds: Folds, clip: np.ndarray) -> Folds:
+    """Stage 1's folds: each trains on the frames of the clips it trains on and tests on none."""
+    return Folds(np.zeros((folds.num_folds, len(clip)), bool), folds.names, folds.train_masks[:, clip])
+
+
+def extract_features(config: ml_collections.ConfigDict, clips: Dataset, params, stats) -> np.ndarray:
+    """(F, N, T, 6 * 20 + 1) every fold's frozen stage-1 features of every frame of every clip, then the flag
+    of a real frame (1) or padding (0). `params`, `stats`: stage 1's states with a leading fold axis."""
+    num, length = clips.x.shape[:2]
+    graphdef = nnx.split(
+        nnx.eval_shape(lambda: create_model(
+            config.model, num_classes=clips.num_classes, input_shape=clips.x.shape[2:], rngs=nnx.Rngs(0)
+        )),
+        nnx.Param, nnx.BatchStat,
+    )[0]
+
+    @jax.jit
+    def features(params, stats, x):
+        return nnx.merge(graphdef, params, stats).features(x)
+
+    frames = clips.x.reshape(num * length, *clips.x.shape[2:])
+    valid = (np.arange(length)[None, :] < clips.extra["num_frames"][:, None]).astype(np.float32)
+    folds = jax.tree.leaves(params)[0].shape[0]
+    out = []
+    for fold in range(folds):
+        fold_params, fold_stats = jax.tree.map(lambda leaf: leaf[fold], (params, stats))
+        parts = [
+            np.asarray(features(fold_params, fold_stats, frames[start : start + FRAME_CHUNK]))
+            for start in range(0, len(frames), FRAME_CHUNK)
+        ]
+        per_frame = np.concatenate(parts).reshape(num, length, -1)
+        out.append(np.concatenate([per_frame * valid[..., None], valid[..., None]], axis=-1))
+    return np.stack(out).astype(np.float32)
+
+
+def sequence_dataset(clips: Dataset, features: np.ndarray, folds: Folds) -> tuple[Dataset, Folds]:
+    """Stage 2's examples: fold f's feature sequences as copy f of the clips; fold f trains and tests on copy f."""
+    return dataclasses.replace(clips, extra={}).copies(features, folds.names), folds.on_copies()
+
+
+def _resolved(
+    config: ml_collections.ConfigDict, dataset: Dataset, folds: Folds, **labels
+) -> tuple[ml_collections.ConfigDict, dict | None]:
+    """`config` with `train.strategy=auto` decided by timing on `dataset` (mer_jax/strategy_timing.py)."""
+    if config.train.strategy != "auto":
+        return config, None
+    config.train.strategy, timing = choose_strategy(config, dataset, folds, **labels)
+    return config, timing
+
+
+def train_stages(
+    config: ml_collections.ConfigDict,
+    clips: Dataset,
+    folds: Folds,
+    *,
+    fold_ids: np.ndarray | None = None,
+    fold_seeds: np.ndarray | None = None,
+    checkpoint_dir: Path | None = None,
+    log_dir: Path | None = None,
+    progress: bool = True,
+) -> TrainResult:
+    """Stage 1 then stage 2 for every fold of `folds` (over `clips`); the result is stage 2's, on the clips.
+
+    Arguments as :func:`mer_jax.train.train_folds`. Each stage checkpoints into
+    `checkpoint_dir/<stage>` and logs into `log_dir/<stage>`; a run started again
+    resumes the stage it was in (a finished stage 1 is restored, not retrained).
+    """
+    if config.data.shuffle_labels:  # the clips' labels permuted first, so that the region labels follow them
+        raise ValueError("data.shuffle_labels is not supported for staged training; use a motion-free control")
+    if "region_label" not in clips.extra or "num_frames" not in clips.extra:
+        raise ValueError(
+            f"{config.data.name!r} has no per-region labels and frame counts: staged training of the six-region "
+            "CNN+LSTM reads a `regions` build (mer-jax build DATASET --builder_config regions)"
+        )
+
+    def where(root: Path | None, stage: str) -> Path | None:
+        return None if root is None else Path(root) / stage
+
+    frames, region_labels, clip = frame_dataset(clips)
+    per_frame = frame_folds(folds, clip)
+    cnn, cnn_timing = _resolved(
+        stage_config(config, "cnn"), frames, per_frame, train_labels=region_labels,
+        label_classes=clips.num_classes + 1,
+    )
+    first = train_folds(
+        cnn, frames, per_frame, fold_ids=fold_ids, fold_seeds=fold_seeds,
+        checkpoint_dir=where(checkpoint_dir, "cnn"), log_dir=where(log_dir, "cnn"), progress=progress,
+        train_labels=region_labels, label_classes=clips.num_classes + 1,  # + "not me"
+    )
+    del frames
+    features = extract_features(cnn, clips, first.state["params"], first.state["stats"])
+    sequences, sequence_folds = sequence_dataset(clips, features, folds)
+    lstm, lstm_timing = _resolved(stage_config(config, "lstm"), sequences, sequence_folds)
+    second = train_folds(
+        lstm, sequences, sequence_folds, fold_ids=fold_ids, fold_seeds=fold_seeds,
+        checkpoint_dir=where(checkpoint_dir, "lstm"), log_dir=where(log_dir, "lstm"), progress=progress,
+    )
+    return TrainResult(
+        test_logits=second.test_logits,
+        test_index=second.test_index % clips.num_samples,  # copy f's row -> the clip
+        test_valid=second.test_valid,
+        history=second.history,
+        epochs_trained=second.epochs_trained,
+        strategy=f"cnn: {first.strategy}, lstm: {second.strategy}",
+        train_seconds=first.train_seconds + second.train_seconds,
+        compile_seconds=first.compile_seconds + second.compile_seconds,
+        state={"cnn": first.state, "lstm": second.state},
+        stages={"cnn": _stage_record(first, cnn_timing), "lstm": _stage_record(second, lstm_timing)},
+    )
+
+
+def _stage_record(result: TrainResult, timing: dict | None) -> dict:
+    """What the report keeps of one stage (train_and_evaluate's report.json `stages`)."""
+    last = {name: values[-1] for name, values in result.history.items() if len(values) and name.startswith("train")}
+    return {
+        "strategy": result.strategy,
+        "strategy_timing": timing,
+        "train_seconds": result.train_seconds,
+        "compile_seconds": result.compile_seconds,
+        "epochs_trained": result.epochs_trained.tolist(),
+        **{f"final_{name}": float(np.nanmean(values)) for name, values in last.items()},  # fold mean, last epoch
+    }
