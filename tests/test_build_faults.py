@@ -458,8 +458,8 @@ def test_a_build_with_non_finite_values_stops_training_naming_the_example(compos
     poisoned = sample_id(clips[1])
     materialize = materialize_lib.materialize
 
-    def with_nan(paths, apex, variant):
-        x, fallbacks = materialize(paths, apex, variant)
+    def with_nan(paths, apex, variant, **options):
+        x, fallbacks = materialize(paths, apex, variant, **options)
         x = x.copy()
         if Path(paths[0]).parent.name == clips[1]["clip"]:
             x[3, 4, 0] = np.nan
