@@ -18,6 +18,7 @@ OVERRIDES = [
     "--config.data.synthetic.size=24", "--config.data.input_shape=(24,24,3)", "--config.model.pool_size=3",
     "--config.train.epochs=2", "--config.train.batch_size=8", "--config.train.final_model=True",
     "--config.train.checkpoint_every=1",
+    "--config.train.strategy=loop",  # not timed: runs started side by side could time (and choose) differently
 ]
 
 
