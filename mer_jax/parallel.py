@@ -100,7 +100,8 @@ class FoldProgram:
         """
         key = jax.random.fold_in(fold["key"], epoch + 1)
         # A random order of the fold's training samples first, the other samples after.
-        priority = jnp.where(fold["train_mask"], jax.random.uniform(jax.random.fold_in(key, 0), fold["train_mask"].shape), 2.0)
+        mask = fold["train_mask"]
+        priority = jnp.where(mask, jax.random.uniform(jax.random.fold_in(key, 0), mask.shape), 2.0)
         order = jnp.argsort(priority)[: self.steps_per_epoch * self.batch_size]
         batches = order.reshape(self.steps_per_epoch, self.batch_size)
         padded = self.calls_per_epoch * self.steps_per_call

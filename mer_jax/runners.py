@@ -195,16 +195,18 @@ class FoldRunner(abc.ABC):
         """The folds `folds` (indices into the fold axis) take no more steps: their states stay as they are."""
         positions = np.arange(self.num_folds)
         for index, group in enumerate(self.groups):  # a fold index (loop) or a slice of the fold axis (vmap)
-            num_steps = np.where(np.isin(positions[group], folds), 0, self._num_steps[index]).astype(np.int32)
-            self._num_steps[index] = num_steps
-            self.folds[index]["num_steps"] = jax.device_put(num_steps, self.folds[index]["num_steps"].sharding)
+            self._set_num_steps(index, np.where(np.isin(positions[group], folds), 0, self._num_steps[index]))
 
     def limit_steps(self, steps: int) -> None:
         """Every fold takes at most `steps` steps per epoch (mer_jax/strategy_timing.py times a few)."""
         for index in range(len(self.groups)):
-            num_steps = np.minimum(self._num_steps[index], steps).astype(np.int32)
-            self._num_steps[index] = num_steps
-            self.folds[index]["num_steps"] = jax.device_put(num_steps, self.folds[index]["num_steps"].sharding)
+            self._set_num_steps(index, np.minimum(self._num_steps[index], steps))
+
+    def _set_num_steps(self, index: int, num_steps: np.ndarray) -> None:
+        """Group `index`'s steps per epoch, on the host and on its devices."""
+        num_steps = num_steps.astype(np.int32)
+        self._num_steps[index] = num_steps
+        self.folds[index]["num_steps"] = jax.device_put(num_steps, self.folds[index]["num_steps"].sharding)
 
     def predict(self) -> np.ndarray:
         return self._stack(

@@ -171,7 +171,7 @@ class TrainResult:
     train_seconds: float
     compile_seconds: float
     state: Any  # host (numpy) state of every fold at the end: params, stats, opt with a leading fold axis
-    stages: dict | None = None  # staged training (mer_jax/stages.py): each stage's strategy, timings, history
+    stages: dict | None = None  # staged training (mer_jax/stages.py): each stage's strategy, timings, epochs
 
     def fold_range(self, start: int, stop: int) -> TrainResult:
         """The result of folds start..stop-1 only."""
