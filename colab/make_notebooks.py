@@ -490,7 +490,166 @@ config.train.loss, config.train.epochs = "cross_entropy", 500
 ```"""),
 ]
 
-NOTEBOOKS = {"quickstart.ipynb": QUICKSTART, "your_data.ipynb": YOUR_DATA, "search.ipynb": SEARCH}
+# ---------------------------------------------------------------- six_regions.ipynb
+
+SIX_REGIONS = [
+    ("md", """\
+# Six facial regions, a CNN per region, an LSTM per region (Aouayeb et al., MLSP 2019)
+
+The method cuts six regions from every frame of a clip (left and right eye with eyebrow, nose, left
+and right cheek, mouth; sec. 3.1), boxes placed once from the first frame's 68 landmarks. It trains in
+two stages per fold (sec. 3.2-3.3, 4.1.2):
+
+1. **six region CNNs** on single frames, each on its own label: the clip's class where the region takes
+   part in the expression, an extra class "not me" where it does not, with the focal loss of eq. 2;
+2. the CNNs **frozen**, each frame's six 20-d features feed **six LSTMs** of 120 units, whose last
+   states are concatenated and classified into the clip's class.
+
+This notebook writes a synthetic composite, builds its `regions`, looks at the regions and their "not
+me" labels, trains both stages on every fold at once and reads the report with each stage's figures.
+
+`QUICK = True` (the default): a tiny composite (2 subjects per data set), 4 frames per clip and 2 + 10
+epochs, about two minutes on 2 CPU cores; its scores mean nothing. `QUICK = False`:
+`configs/roi_cnn_lstm_synthetic.py` on the full composite (5 folds of whole subjects, 8 frames, half-size
+regions, 8 + 40 epochs; the README gives its time and scores). On the synthetic composite this method
+stays near chance: its motions are about a pixel, which a CNN looking at one frame at a time cannot
+tell from the differences between faces (docs/models.md in the repository, "Six regions, CNN + LSTM",
+gives the measurements). The paper's full setting on the real composite is at the end."""),
+    ("code", install_cell("a tiny composite, 4 frames per clip, 2 + 10 epochs, about two minutes on 2 CPU cores.")),
+    ("md", "## Setup"),
+    ("code", setup_cell("six_regions", """\
+import json
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+from mer_jax import data
+from mer_jax.clips import build as build_lib
+from mer_jax.config import sibling_config
+from mer_jax.region_labels import REGION_NAMES
+from mer_jax.synth import write_synthetic_composite
+from mer_jax.train import train_and_evaluate""")),
+    ("md", """\
+## 1. A synthetic composite
+
+The stand-in for CASME II + SAMM + SMIC of `quickstart.ipynb`: real face photographs, one identity per
+subject, brief action-unit-like motions, in each data set's own folders and coding sheets. CASME II and
+SAMM clips carry their action units, which step 3 turns into region labels."""),
+    ("code", """\
+RAW = WORK / "raw"
+size = dict(subjects=2, clips_per_subject=6) if QUICK else {}  # {} = the full composite, 72 subjects
+if not (WORK / "raw.done").exists():
+    shutil.rmtree(RAW, ignore_errors=True)  # a half-written composite from a stopped session
+    composite = write_synthetic_composite(RAW, seed=0, progress=not QUICK, **size)
+    (WORK / "raw.done").touch()
+    print(f"{len(composite['clips'])} clips, {composite['frames']} frames in {composite['seconds']:.0f} s")"""),
+    ("md", """\
+## 2. Build megc2019/regions
+
+Every frame from onset to offset, the six regions cut by the first frame's boxes, grey, each at the
+top-left of a black canvas of its region's size (the paper's "black background", sec. 4.1.2), stored as
+uint8 (docs/data.md, "regions"). The command line: `mer-jax build megc2019 --builder_config regions
+--manual_dir RAW --data_dir TFDS`."""),
+    ("code", """\
+TFDS = WORK / "tfds"
+builder = build_lib.build("megc2019", builder_config="regions", manual_dir=str(RAW), data_dir=str(TFDS))
+print(build_lib.format_summary(builder))"""),
+    ("md", """\
+## 3. The config, the regions and their labels
+
+`configs/roi_cnn_lstm_synthetic.py` is the paper's architecture sized for a CPU; `config.stages` holds
+each stage's model and training, over the shared `config.train`. `mer-jax describe --config
+configs/roi_cnn_lstm_synthetic.py` prints both stages' layer tables and parameter counts (639,312 for
+the six CNNs, 452,419 for the LSTMs and the classifier; docs/models.md compares them with the paper's
+1,093,531)."""),
+    ("code", """\
+config = sibling_config(str(REPO / "configs" / "roi_cnn_lstm_synthetic.py"), "roi_cnn_lstm_synthetic")
+config.data.data_dir = str(TFDS)
+if QUICK:  # 4 frames per clip; 2 epochs for the CNNs, 10 for the LSTMs
+    config.data.frames = 4
+    config.data.input_shape = (4, *config.data.input_shape[1:])
+    config.stages.cnn.train.epochs, config.stages.lstm.train.epochs = 2, 10
+    config.stages.cnn.train.batch_size, config.stages.lstm.train.batch_size = 32, 16
+    config.train.strategy = "loop"  # "auto" (the default) would first time loop and vmap for each stage
+for name, stage in config.stages.items():
+    print(f"stage {name}: {stage.model.name}, {stage.train.epochs} epochs, batch {stage.train.batch_size}")
+print(f"{config.protocol.name}, k = {config.protocol.k}; input {config.data.input_shape}")"""),
+    ("md", """\
+One clip's six regions as the model reads them, at its middle frame, and below, their difference from
+the first frame, magnified: the motion the model has to find. Under them, each region's label for the
+first clips: the clip's class where its action units move the region, "not me" elsewhere."""),
+    ("code", """\
+clips = data.load(config.data)
+sizes = config.stages.cnn.model.region_sizes
+n = int(np.argmax(clips.label == clips.label.max()))  # a clip of the last class
+frames = clips.x[n].astype(float)
+middle = clips.extra["num_frames"][n] // 2
+fig, axes = plt.subplots(2, len(REGION_NAMES), figsize=(14, 4))
+for r, (name, (h, w)) in enumerate(zip(REGION_NAMES, sizes)):
+    axes[0, r].imshow(frames[middle, r, :h, :w, 0], cmap="gray", vmin=0, vmax=255)
+    axes[0, r].set_title(name, fontsize=9)
+    difference = 0.5 + 8 * (frames[middle, r, :h, :w, 0] - frames[0, r, :h, :w, 0]) / 255
+    axes[1, r].imshow(difference.clip(0, 1), cmap="gray", vmin=0, vmax=1)
+for ax in axes.flat:
+    ax.axis("off")
+fig.suptitle(f"{clips.sample_id[n]} ({clips.class_names[clips.label[n]]}): frame {middle}; difference from frame 0 x 8")
+plt.show()
+
+names = (*clips.class_names, "not me")
+rows = ["| clip | class | " + " | ".join(REGION_NAMES) + " |", "|---" * (len(REGION_NAMES) + 2) + "|"]
+for i in range(min(8, clips.num_samples)):
+    regions = " | ".join(names[k] for k in clips.extra["region_label"][i])
+    rows.append(f"| {clips.sample_id[i]} | {clips.class_names[clips.label[i]]} | {regions} |")
+display(Markdown("\\n".join(rows)))"""),
+    ("md", """\
+## 4. Train both stages on every fold at once
+
+Per fold: the six CNNs on the frames of that fold's training clips (the held-out subjects' frames never
+reach them), then every clip's frames through the frozen CNNs, then the LSTMs on the training clips'
+feature sequences. All folds of a stage train together in one compiled program; each stage is
+checkpointed, so a stopped run resumes in the stage it was in."""),
+    ("code", """\
+RUN = WORK / "run"
+result = train_and_evaluate(config, RUN, progress=not QUICK)
+print(f"{result['num_folds']} folds ({result['strategy']}): accuracy {result['accuracy']:.3f}, "
+      f"UF1 {result['uf1']:.3f}, UAR {result['uar']:.3f}, {result['train_seconds']:.0f} s of training")"""),
+    ("md", """\
+## 5. The report
+
+The scores are stage 2's, on the held-out clips; `report.json` also keeps each stage's strategy, time and
+final training loss and accuracy (fold means). A stage 1 whose training accuracy stays at the share of
+its most frequent region label has learnt nothing for stage 2 to use."""),
+    ("code", """\
+show_report(RUN)
+stages = json.loads((RUN / "report.json").read_text())["stages"]
+rows = ["| stage | strategy | training s | compile s | final training loss | final training accuracy |",
+        "|---|---|---|---|---|---|"]
+for name, stage in stages.items():
+    rows.append(f"| {name} | {stage['strategy']} | {stage['train_seconds']:.0f} | {stage['compile_seconds']:.0f} | "
+                f"{stage['final_train_loss']:.3f} | {stage['final_train_accuracy']:.3f} |")
+display(Markdown("\\n".join(rows)))"""),
+    ("md", """\
+## On MEGC2019
+
+With your CASME II, SAMM and SMIC in one folder (`your_data.ipynb` shows the layout), the paper's
+setting, `configs/roi_cnn_lstm.py`: every frame, leave-one-subject-out on the 68 subjects, 100 epochs
+of the CNNs and 60 of the LSTMs (sec. 4.1.2). Stage 1 alone is about 100 epochs of ~30k frames per
+fold: run it on a GPU or TPU runtime (docs/scale.md).
+
+```python
+builder = build_lib.build("megc2019", builder_config="regions", manual_dir="PATH/TO/DATA", data_dir="PATH/TO/tfds")
+config = sibling_config(str(REPO / "configs" / "roi_cnn_lstm.py"), "roi_cnn_lstm")
+config.data.data_dir = "PATH/TO/tfds"
+result = train_and_evaluate(config, WORK / "megc2019")
+```"""),
+]
+
+NOTEBOOKS = {
+    "quickstart.ipynb": QUICKSTART,
+    "your_data.ipynb": YOUR_DATA,
+    "search.ipynb": SEARCH,
+    "six_regions.ipynb": SIX_REGIONS,
+}
 
 
 def notebook(name: str) -> nbformat.NotebookNode:

@@ -47,7 +47,8 @@ def run_first_cell(path: Path, monkeypatch) -> tuple[dict, list]:
 
 def test_the_committed_notebooks_are_those_the_generator_writes():
     make = generator()
-    assert [p.name for p in PATHS] == sorted(make.NOTEBOOKS) == ["quickstart.ipynb", "search.ipynb", "your_data.ipynb"]
+    assert [p.name for p in PATHS] == sorted(make.NOTEBOOKS) == [
+        "quickstart.ipynb", "search.ipynb", "six_regions.ipynb", "your_data.ipynb"]
     for path in PATHS:
         assert path.read_text() == make.text(path.name), f"{path.name}: run python colab/make_notebooks.py"
 

@@ -1,5 +1,5 @@
 """Two-stage training (mer_jax/stages.py): strategies agree, stage 2 reads only frozen stage-1 features,
-no held-out subject reaches either stage, a killed run resumes."""
+no held-out subject reaches either stage, a killed run resumes, a visible class is learnt and noise is not."""
 
 import dataclasses
 import importlib.util
@@ -190,3 +190,34 @@ def test_staged_training_needs_a_regions_build():
     plain = dataclasses.replace(clips, extra={})
     with pytest.raises(ValueError, match="reads a `regions` build"):
         stages.train_stages(tiny_config(), plain, loso(clips), progress=False)
+
+
+def held_out_accuracy(result, clips) -> float:
+    predicted = np.full(clips.num_samples, -1)
+    for f in range(result.test_logits.shape[0]):
+        valid = result.test_valid[f]
+        predicted[result.test_index[f][valid]] = result.test_logits[f][valid].argmax(-1)
+    return float((predicted == clips.label).mean())
+
+
+@pytest.mark.parametrize("signal", [True, False], ids=["class_brightens_a_region", "noise_only"])
+def test_both_stages_learn_a_visible_class_and_nothing_without_it(signal):
+    """The pipeline learns when one frame shows the class (its region brightened), and stays at chance when the
+    frames are noise with the same labels: measured 0.98 and 0.37 on 54 clips, 6 LOSO folds (chance 1/3)."""
+    clips = tiny_clips(seed=3, subjects=6, per_subject=9)
+    order = np.random.default_rng(4).permutation(clips.num_samples)  # classes in no pattern of the row order
+    order = order[np.argsort(clips.subject[order], kind="stable")]  # rows still grouped by subject
+    clips = dataclasses.replace(
+        clips, x=clips.x[order], label=clips.label[order], extra={k: v[order] for k, v in clips.extra.items()}
+    )
+    if not signal:
+        x = np.random.default_rng(9).integers(0, 100, clips.x.shape).astype(np.uint8)
+        x[np.arange(FRAMES)[None, :] >= clips.extra["num_frames"][:, None]] = 0
+        clips = dataclasses.replace(clips, x=x)
+    config = tiny_config()
+    config.stages.cnn.train.epochs, config.stages.lstm.train.epochs = 10, 40
+    accuracy = held_out_accuracy(stages.train_stages(config, clips, loso(clips), progress=False), clips)
+    if signal:
+        assert accuracy >= 0.8, accuracy
+    else:
+        assert accuracy <= 0.55, accuracy
