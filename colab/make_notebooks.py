@@ -512,9 +512,10 @@ me" labels, trains both stages on every fold at once and reads the report with e
 epochs, about two minutes on 2 CPU cores; its scores mean nothing. `QUICK = False`:
 `configs/roi_cnn_lstm_synthetic.py` on the full composite (5 folds of whole subjects, 8 frames, half-size
 regions, 8 + 40 epochs; the README gives its time and scores). On the synthetic composite this method
-stays near chance: its motions are about a pixel, which a CNN looking at one frame at a time cannot
-tell from the differences between faces (docs/models.md in the repository, "Six regions, CNN + LSTM",
-gives the measurements). The paper's full setting on the real composite is at the end."""),
+stays at the level of a control without any expression (UF1 about 0.39, chance 0.33), even with motions
+ten times larger: its region CNNs, looking at one frame at a time, do not tell the class from the
+differences between faces (docs/models.md in the repository, "Six regions, CNN + LSTM", gives the
+measurements). The paper's full setting on the real composite is at the end."""),
     ("code", install_cell("a tiny composite, 4 frames per clip, 2 + 10 epochs, about two minutes on 2 CPU cores.")),
     ("md", "## Setup"),
     ("code", setup_cell("six_regions", """\
