@@ -91,6 +91,17 @@ print(f"jax {{jax.__version__}} on {{jax.devices()}}\\nwork folder: {{WORK}}")
 '''
 
 
+# The cell writing the synthetic composite (QUICK: 2 subjects per data set), reused by a session that stopped.
+COMPOSITE_CELL = """\
+RAW = WORK / "raw"
+size = dict(subjects=2, clips_per_subject=6) if QUICK else {}  # {} = the full composite, 72 subjects
+if not (WORK / "raw.done").exists():
+    shutil.rmtree(RAW, ignore_errors=True)  # a half-written composite from a stopped session
+    composite = write_synthetic_composite(RAW, seed=0, progress=not QUICK, **size)
+    (WORK / "raw.done").touch()
+    print(f"{len(composite['clips'])} clips, {composite['frames']} frames, "
+          f"{composite['bytes'] / 1e6:.0f} MB in {composite['seconds']:.0f} s")"""
+
 # ---------------------------------------------------------------- quickstart.ipynb
 
 QUICKSTART = [
@@ -141,16 +152,7 @@ stand-in: real face photographs, one identity per subject, each clip animating a
 action-unit-like motion with head drift and sensor noise, saved in each data set's own folders, frame
 names and coding sheets, at its camera's frame size and rate. The builder in step 2 reads it as it
 reads the real folders."""),
-    ("code", """\
-RAW = WORK / "raw"
-size = dict(subjects=2, clips_per_subject=6) if QUICK else {}  # {} = the full composite, 72 subjects
-if not (WORK / "raw.done").exists():
-    shutil.rmtree(RAW, ignore_errors=True)  # a half-written composite from a stopped session
-    composite = write_synthetic_composite(RAW, seed=0, progress=not QUICK, **size)
-    (WORK / "raw.done").touch()
-    print(f"{len(composite['clips'])} clips, {composite['frames']} frames, "
-          f"{composite['bytes'] / 1e6:.0f} MB in {composite['seconds']:.0f} s")
-print(sorted(p.name for p in RAW.iterdir()))"""),
+    ("code", COMPOSITE_CELL + "\nprint(sorted(p.name for p in RAW.iterdir()))"),
     ("md", """\
 One clip as the camera recorded it, read with its onset and apex (the expression's peak) from the
 CASME II coding sheet: the two frames and their difference, magnified. The motion is a few pixels at
@@ -536,14 +538,7 @@ from mer_jax.train import train_and_evaluate""")),
 The stand-in for CASME II + SAMM + SMIC of `quickstart.ipynb`: real face photographs, one identity per
 subject, brief action-unit-like motions, in each data set's own folders and coding sheets. CASME II and
 SAMM clips carry their action units, which step 3 turns into region labels."""),
-    ("code", """\
-RAW = WORK / "raw"
-size = dict(subjects=2, clips_per_subject=6) if QUICK else {}  # {} = the full composite, 72 subjects
-if not (WORK / "raw.done").exists():
-    shutil.rmtree(RAW, ignore_errors=True)  # a half-written composite from a stopped session
-    composite = write_synthetic_composite(RAW, seed=0, progress=not QUICK, **size)
-    (WORK / "raw.done").touch()
-    print(f"{len(composite['clips'])} clips, {composite['frames']} frames in {composite['seconds']:.0f} s")"""),
+    ("code", COMPOSITE_CELL),
     ("md", """\
 ## 2. Build megc2019/regions
 
