@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -9,6 +10,7 @@ import jax
 import ml_collections
 import numpy as np
 import orbax.checkpoint as ocp
+from jax.experimental import multihost_utils
 
 
 # Train settings that change no result: the epoch count (a longer run continues a shorter one), how
@@ -38,27 +40,68 @@ def _fit_folds(saved: np.ndarray, fresh: np.ndarray) -> np.ndarray:
 
 
 def this_process_only() -> ocp.options.MultiprocessingOptions:
-    """Orbax options for a checkpoint that one process writes alone (its own folds, mer_jax/distributed.py):
-    no barrier with the other processes, which write their own."""
+    """Orbax options for a checkpoint that one process writes alone (the final model, process 0's in a
+    multi-process run; mer_jax/final_model.py): no barrier with the other processes."""
     process = jax.process_index()
     return ocp.options.MultiprocessingOptions(
         primary_host=process, active_processes={process}, barrier_sync_key_prefix=f"process_{process}"
     )
 
 
+def _largest(sizes: np.ndarray) -> np.ndarray:
+    """Element-wise the largest of every process's `sizes`."""
+    if jax.process_count() == 1:
+        return sizes
+    return np.max(np.asarray(multihost_utils.process_allgather(sizes)), axis=0)
+
+
+def _padded(rows: np.ndarray, size: int) -> np.ndarray:
+    """`rows` with zero rows appended up to `size` along the first axis."""
+    out = np.zeros((size, *rows.shape[1:]), rows.dtype)
+    out[: len(rows)] = rows
+    return out
+
+
+def _by_process() -> jax.sharding.NamedSharding:
+    """Axis 0 split over the processes: row p on a device of process p."""
+    first = {}
+    for device in jax.devices():
+        first.setdefault(device.process_index, device)
+    mesh = jax.sharding.Mesh(np.array([first[p] for p in range(jax.process_count())]), ("process",))
+    return jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("process"))
+
+
 class Checkpointer:
-    """Saves (state, epoch, history, training time) every few epochs; restores the latest."""
+    """Saves (state, epoch, history, training time) every few epochs; restores the latest.
+
+    Every process of a run saves into the same checkpoint, collectively: each
+    leaf is one global array (processes, folds, ...) whose row p holds process
+    p's folds, padded to the longest share, and written by process p (orbax
+    writes a host numpy array from process 0 only, and no process-local
+    array, in a multi-process run). One process alone is the case P = 1.
+    """
 
     def __init__(self, directory: Path, fingerprint: str, keep: int = 2):
-        self.fingerprint = fingerprint
+        self.digest = np.frombuffer(hashlib.sha256(fingerprint.encode()).digest(), np.uint8)
+        self.sharding = _by_process()
         Path(directory).mkdir(parents=True, exist_ok=True)  # orbax creates none for a one-process checkpoint
         self.manager = ocp.CheckpointManager(
             Path(directory).absolute(),
-            options=ocp.CheckpointManagerOptions(
-                max_to_keep=keep, create=False, enable_async_checkpointing=False,
-                multiprocessing_options=this_process_only(),
-            ),
+            options=ocp.CheckpointManagerOptions(max_to_keep=keep, create=False, enable_async_checkpointing=False),
+            item_handlers={"payload": ocp.StandardCheckpointHandler(), "meta": ocp.JsonCheckpointHandler()},
         )
+
+    def _global(self, tree):
+        """Every leaf (n, ...) of this process -> (P, N, ...), N the longest n of any process."""
+        leaves, structure = jax.tree.flatten(tree)
+        sizes = _largest(np.array([len(leaf) for leaf in leaves], np.int64))
+        return jax.tree.unflatten(structure, [
+            jax.make_array_from_process_local_data(
+                self.sharding, _padded(np.asarray(leaf), int(size))[None],
+                (jax.process_count(), int(size), *np.shape(leaf)[1:]),
+            )
+            for leaf, size in zip(leaves, sizes)
+        ])
 
     def restore(self, template):
         """(state, epoch, history, train seconds so far) of the latest checkpoint, or None if there is none.
@@ -69,31 +112,39 @@ class Checkpointer:
         step = self.manager.latest_step()
         if step is None:
             return None
-        restored = self.manager.restore(
-            step,
-            args=ocp.args.Composite(state=ocp.args.StandardRestore(template), meta=ocp.args.JsonRestore()),
-        )
-        meta = restored["meta"]
-        if meta["fingerprint"] != self.fingerprint:
+        meta = self.manager.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))["meta"]
+        stored = self.manager.item_metadata(step)["payload"]
+        wanted = jax.tree.map(lambda m: jax.ShapeDtypeStruct(m.shape, m.dtype, sharding=self.sharding), stored)
+        restored = self.manager.restore(step, args=ocp.args.Composite(payload=ocp.args.StandardRestore(wanted)))
+        mine = jax.tree.map(lambda a: np.asarray(a.addressable_shards[0].data)[0], restored["payload"])
+        if not np.array_equal(mine["fingerprint"], self.digest):
             raise ValueError(
                 f"{self.manager.directory} holds checkpoints of a different configuration; "
                 "use another --workdir or delete that folder to start over"
             )
-        history = {k: [np.asarray(row) for row in v] for k, v in meta["history"].items()}
-        state = jax.tree.map(_fit_folds, restored["state"], template)
-        return state, int(meta["epoch"]), history, float(meta["train_seconds"])
+        folds = int(mine["folds"][0])
+        saved_history = mine.get("history", {})
+        history = {name: list(saved_history[name][:folds].T) if name in saved_history else []
+                   for name in meta["history"]}
+        saved = jax.tree.leaves(mine["state"])
+        fresh, structure = jax.tree.flatten(template)
+        state = jax.tree.unflatten(structure, [_fit_folds(s, f) for s, f in zip(saved, fresh, strict=True)])
+        return state, int(meta["epoch"]), history, float(mine["train_seconds"][0])
 
     def save(self, epoch: int, state, history: dict[str, list[np.ndarray]], train_seconds: float) -> None:
         """`state` is a host (numpy) pytree; `train_seconds` the training time of all epochs so far."""
-        meta = {
-            "epoch": epoch,
-            "train_seconds": train_seconds,
-            "fingerprint": self.fingerprint,
-            "history": {k: [np.asarray(row).tolist() for row in v] for k, v in history.items()},
+        folds = next((len(rows[0]) for rows in history.values() if rows), 0)  # rows: one (folds,) per epoch
+        payload = {
+            "state": state,
+            "history": {name: np.stack(rows, axis=1) for name, rows in history.items() if rows},  # orbax: no empty
+            "folds": np.array([folds]),
+            "train_seconds": np.array([train_seconds]),
+            "fingerprint": self.digest,
         }
-        self.manager.save(
-            epoch, args=ocp.args.Composite(state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta))
-        )
+        meta = {"epoch": epoch, "history": list(history)}  # every history's name, the empty ones too
+        self.manager.save(epoch, args=ocp.args.Composite(
+            payload=ocp.args.StandardSave(self._global(payload)), meta=ocp.args.JsonSave(meta)
+        ))
 
     def close(self) -> None:
         self.manager.wait_until_finished()

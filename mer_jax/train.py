@@ -385,9 +385,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path, *
     num_folds = folds.num_folds
     final_fold = len(seeds) * num_folds if config.train.final_model else None
     mine = distributed.share(trained.num_folds, final_fold=final_fold)  # every fold in a single-process run
-    checkpoints = workdir / "checkpoints"
-    if jax.process_count() > 1:
-        checkpoints = checkpoints / f"process_{jax.process_index()}"
+    checkpoints = workdir / "checkpoints"  # one for all processes, each writing its folds (mer_jax/checkpoint.py)
     local = (stages.train_stages if staged else train_folds)(
         config, inputs, trained.select(mine),
         fold_ids=fold_ids[mine], fold_seeds=fold_seeds[mine], checkpoint_dir=checkpoints,
