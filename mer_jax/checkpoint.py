@@ -10,7 +10,8 @@ import jax
 import ml_collections
 import numpy as np
 import orbax.checkpoint as ocp
-from jax.experimental import multihost_utils
+
+from mer_jax import distributed
 
 
 # Train settings that change no result: the epoch count (a longer run continues a shorter one), how
@@ -48,20 +49,6 @@ def this_process_only() -> ocp.options.MultiprocessingOptions:
     )
 
 
-def _largest(sizes: np.ndarray) -> np.ndarray:
-    """Element-wise the largest of every process's `sizes`."""
-    if jax.process_count() == 1:
-        return sizes
-    return np.max(np.asarray(multihost_utils.process_allgather(sizes)), axis=0)
-
-
-def _padded(rows: np.ndarray, size: int) -> np.ndarray:
-    """`rows` with zero rows appended up to `size` along the first axis."""
-    out = np.zeros((size, *rows.shape[1:]), rows.dtype)
-    out[: len(rows)] = rows
-    return out
-
-
 def _by_process() -> jax.sharding.NamedSharding:
     """Axis 0 split over the processes: row p on a device of process p."""
     first = {}
@@ -94,10 +81,10 @@ class Checkpointer:
     def _global(self, tree):
         """Every leaf (n, ...) of this process -> (P, N, ...), N the longest n of any process."""
         leaves, structure = jax.tree.flatten(tree)
-        sizes = _largest(np.array([len(leaf) for leaf in leaves], np.int64))
+        sizes = distributed.largest(np.array([len(leaf) for leaf in leaves], np.int64))
         return jax.tree.unflatten(structure, [
             jax.make_array_from_process_local_data(
-                self.sharding, _padded(np.asarray(leaf), int(size))[None],
+                self.sharding, distributed.padded(np.asarray(leaf), int(size))[None],
                 (jax.process_count(), int(size), *np.shape(leaf)[1:]),
             )
             for leaf, size in zip(leaves, sizes)
@@ -123,8 +110,7 @@ class Checkpointer:
                 "use another --workdir or delete that folder to start over"
             )
         folds = int(mine["folds"][0])
-        saved_history = mine.get("history", {})
-        history = {name: list(saved_history[name][:folds].T) if name in saved_history else []
+        history = {name: list(mine["history"][name][:folds].T) if name in mine["history"] else []
                    for name in meta["history"]}
         saved = jax.tree.leaves(mine["state"])
         fresh, structure = jax.tree.flatten(template)

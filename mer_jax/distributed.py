@@ -67,9 +67,7 @@ def gather(per_fold: dict[str, np.ndarray], num_folds: int, *, final_fold: int |
     out = {}
     for name, values in per_fold.items():
         values = np.asarray(values)
-        padded = np.zeros((width, *values.shape[1:]), values.dtype)
-        padded[: len(values)] = values
-        everyone = np.asarray(multihost_utils.process_allgather(padded))  # (P, width, ...)
+        everyone = np.asarray(multihost_utils.process_allgather(padded(values, width)))  # (P, width, ...)
         joined = np.zeros((num_folds, *values.shape[1:]), values.dtype)
         for process, folds in enumerate(shares):
             joined[folds] = everyone[process, : len(folds)]
@@ -77,9 +75,23 @@ def gather(per_fold: dict[str, np.ndarray], num_folds: int, *, final_fold: int |
     return out
 
 
+def padded(rows: np.ndarray, size: int) -> np.ndarray:
+    """`rows` with zero rows appended up to `size` along the first axis (shares of one width on every process)."""
+    out = np.zeros((size, *rows.shape[1:]), rows.dtype)
+    out[: len(rows)] = rows
+    return out
+
+
+def largest(values: np.ndarray) -> np.ndarray:
+    """Element-wise the largest of every process's `values` (of one shape on every process)."""
+    if jax.process_count() == 1:
+        return values
+    return np.max(np.asarray(multihost_utils.process_allgather(values)), axis=0)
+
+
 def maximum(value: float) -> float:
     """The largest of every process's `value` (e.g. the slowest process's training time)."""
-    return float(np.max(multihost_utils.process_allgather(np.float64(value))))
+    return float(largest(np.float64(value)))
 
 
 def _share_of(process: int, count: int, num_folds: int, final_fold: int | None) -> np.ndarray:
