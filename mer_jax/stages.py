@@ -18,6 +18,11 @@ Stage 2's inputs differ per fold, so its data set holds one copy of the clips
 per fold, side by side, and fold f trains and tests on copy f only
 (`protocols.Folds.only_train`); each sequence is the six features of every
 frame, then a flag, 1 for a real frame and 0 for padding (the model masks it).
+
+A staged config names its method in `config.model.name`: `roi_cnn_lstm`
+(here) or `tlcnn` (Wang et al., Neurocomputing 2018: mer_jax/transfer.py).
+:func:`train_stages` trains either; both share this module's stage configs and
+records.
 """
 
 from __future__ import annotations
@@ -62,7 +67,12 @@ def stage_config(config: ml_collections.ConfigDict, stage: str) -> ml_collection
 
 def stage_input_shape(config: ml_collections.ConfigDict, stage: str, frames: int = 500) -> tuple[int, ...]:
     """One example's shape in `stage`: a frame's six regions (cnn), a clip's feature sequence (lstm); a clip
-    of `frames` frames where the config leaves the length open (0: the longest clip read; the paper's 500)."""
+    of `frames` frames where the config leaves the length open (0: the longest clip read; the paper's 500).
+    TLCNN's stages: mer_jax/transfer.py."""
+    if config.model.name == "tlcnn":
+        from mer_jax import transfer
+
+        return transfer.stage_input_shape(config, stage)
     length, *frame = config.data.input_shape
     if stage == "cnn":
         return tuple(frame)
@@ -132,7 +142,16 @@ def sequence_dataset(clips: Dataset, features: np.ndarray, folds: Folds) -> tupl
     return dataclasses.replace(clips, extra={}).copies(features, folds.names), folds.on_copies()
 
 
-def _resolved(
+def stage_classes(config: ml_collections.ConfigDict, stage: str) -> int:
+    """The classes the model of `stage` predicts (TLCNN's stage a: eq. 11's nine expressions)."""
+    if config.model.name == "tlcnn" and stage == "expressions":
+        from mer_jax.images import EXPRESSION_CLASSES
+
+        return len(EXPRESSION_CLASSES)
+    return config.data.num_classes
+
+
+def resolved(
     config: ml_collections.ConfigDict, dataset: Dataset, folds: Folds, **labels
 ) -> tuple[ml_collections.ConfigDict, dict | None]:
     """`config` with `train.strategy=auto` decided by timing on `dataset` (mer_jax/strategy_timing.py)."""
@@ -142,7 +161,20 @@ def _resolved(
     return config, timing
 
 
-def train_stages(
+def train_stages(config: ml_collections.ConfigDict, clips: Dataset, folds: Folds, **options) -> TrainResult:
+    """Every stage of the method `config.model.name` for every fold of `folds` over `clips` (options as
+    :func:`mer_jax.train.train_folds`); the result is the last stage's, on the clips."""
+    if config.model.name == "tlcnn":
+        from mer_jax import transfer
+
+        return transfer.train_transfer_stages(config, clips, folds, **options)
+    if config.model.name != "roi_cnn_lstm":
+        raise ValueError(f"staged config: model.name {config.model.name!r} names no staged method; "
+                         "valid: roi_cnn_lstm, tlcnn")
+    return train_region_stages(config, clips, folds, **options)
+
+
+def train_region_stages(
     config: ml_collections.ConfigDict,
     clips: Dataset,
     folds: Folds,
@@ -153,7 +185,8 @@ def train_stages(
     log_dir: Path | None = None,
     progress: bool = True,
 ) -> TrainResult:
-    """Stage 1 then stage 2 for every fold of `folds` (over `clips`); the result is stage 2's, on the clips.
+    """Stage 1 then stage 2 of Aouayeb et al. for every fold of `folds` (over `clips`); the result is stage
+    2's, on the clips.
 
     Arguments as :func:`mer_jax.train.train_folds`. Each stage checkpoints into
     `checkpoint_dir/<stage>` and logs into `log_dir/<stage>`; a run started again
@@ -172,7 +205,7 @@ def train_stages(
 
     frames, region_labels, clip = frame_dataset(clips)
     per_frame = frame_folds(folds, clip)
-    cnn, cnn_timing = _resolved(
+    cnn, cnn_timing = resolved(
         stage_config(config, "cnn"), frames, per_frame, train_labels=region_labels,
         label_classes=clips.num_classes + 1,
     )
@@ -184,7 +217,7 @@ def train_stages(
     del frames
     features = extract_features(cnn, clips, first.state["params"], first.state["stats"])
     sequences, sequence_folds = sequence_dataset(clips, features, folds)
-    lstm, lstm_timing = _resolved(stage_config(config, "lstm"), sequences, sequence_folds)
+    lstm, lstm_timing = resolved(stage_config(config, "lstm"), sequences, sequence_folds)
     second = train_folds(
         lstm, sequences, sequence_folds, fold_ids=fold_ids, fold_seeds=fold_seeds,
         checkpoint_dir=where(checkpoint_dir, "lstm"), log_dir=where(log_dir, "lstm"), progress=progress,
@@ -199,11 +232,11 @@ def train_stages(
         train_seconds=first.train_seconds + second.train_seconds,
         compile_seconds=first.compile_seconds + second.compile_seconds,
         state={"cnn": first.state, "lstm": second.state},
-        stages={"cnn": _stage_record(first, cnn_timing), "lstm": _stage_record(second, lstm_timing)},
+        stages={"cnn": stage_record(first, cnn_timing), "lstm": stage_record(second, lstm_timing)},
     )
 
 
-def _stage_record(result: TrainResult, timing: dict | None) -> dict:
+def stage_record(result: TrainResult, timing: dict | None) -> dict:
     """What the report keeps of one stage (train_and_evaluate's report.json `stages`)."""
     last = {name: values[-1] for name, values in result.history.items() if len(values) and name.startswith("train")}
     return {

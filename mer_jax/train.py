@@ -40,15 +40,21 @@ from mer_jax.runners import RUNNERS
 from mer_jax.seeds import summarize_seeds
 from mer_jax.strategy_timing import choose_strategy
 
-SCHEDULES = ("constant", "exponential")
+SCHEDULES = ("constant", "exponential", "step")
 
 
 def learning_rate(train_config: ml_collections.ConfigDict, epoch: int) -> float:
-    """Learning rate of an epoch: constant, or multiplied by `lr_decay` after every epoch (Xia et al., TMM 2019, sec. IV-A: 0.8)."""
+    """Learning rate of an epoch: constant; multiplied by `lr_decay` after every epoch (exponential: Xia et al.,
+    TMM 2019, sec. IV-A: 0.8); or after every `lr_step_epochs` epochs (step: Wang et al., Neurocomputing 2018,
+    sec. 4.2: / 10 every 2560 iterations)."""
     if train_config.schedule == "constant":
         return float(train_config.learning_rate)
     if train_config.schedule == "exponential":
         return float(train_config.learning_rate * train_config.lr_decay**epoch)
+    if train_config.schedule == "step":
+        if train_config.lr_step_epochs < 1:
+            raise ValueError(f"train.schedule='step' needs train.lr_step_epochs >= 1; got {train_config.lr_step_epochs}")
+        return float(train_config.learning_rate * train_config.lr_decay ** (epoch // train_config.lr_step_epochs))
     raise ValueError(f"unknown train.schedule {train_config.schedule!r}; valid: {SCHEDULES}")
 
 
@@ -249,6 +255,8 @@ def train_folds(
     on_epoch_end: Callable[[int], None] | None = None,
     train_labels: np.ndarray | None = None,
     label_classes: int | None = None,
+    initial_state: Callable[[Any], Any] | None = None,
+    stop_rule: Callable[[dict[str, list[np.ndarray]]], np.ndarray] | None = None,
 ) -> TrainResult:
     """Trains every fold for `config.train.epochs` epochs; resumes from `checkpoint_dir` if it holds a run.
 
@@ -261,6 +269,10 @@ def train_folds(
     `on_epoch_end(epoch)` is called after every epoch and its checkpoint.
     `train_labels` (N, ...) of `label_classes` classes replace the data set's labels for training (e.g. the
     per-region labels of Aouayeb et al.'s stage 1, mer_jax/stages.py); held-out accuracy is then not kept.
+    `initial_state(state)` turns the freshly initialised host state of every fold into the one training starts
+    from (a stage's transferred weights, mer_jax/transfer.py); a resumed run starts from its checkpoint instead.
+    `stop_rule(history)` gives (F,) the epochs each fold trains given the history so far (a pure function of
+    it, so a resumed run stops where it would have); the fewer of it and `train.stop_loss`'s count holds.
     """
     fold_ids = np.arange(folds.num_folds) if fold_ids is None else np.asarray(fold_ids)
     num_folds = folds.num_folds
@@ -281,8 +293,15 @@ def train_folds(
         if restored is not None:
             host_state, start_epoch, history, earlier_seconds = restored
             runner.set_state(host_state)
+    if initial_state is not None and start_epoch == 0:
+        runner.set_state(initial_state(runner.get_state()))
     epochs = config.train.epochs
-    epochs_trained = stopping_epochs(history["train_loss"], config.train.stop_loss, epochs, num_folds)
+
+    def stopping(history) -> np.ndarray:
+        trained = stopping_epochs(history["train_loss"], config.train.stop_loss, epochs, num_folds)
+        return trained if stop_rule is None else np.minimum(trained, stop_rule(history))
+
+    epochs_trained = stopping(history)
     runner.stop(np.flatnonzero(epochs_trained <= start_epoch))  # folds a resumed run had stopped
 
     compile_seconds = runner.compile() if start_epoch < epochs else 0.0  # a finished run only predicts
@@ -307,7 +326,7 @@ def train_folds(
         stopped = epochs_trained <= epoch  # took no step this epoch: no training metrics
         for name in ("train_loss", "train_accuracy"):
             history[name].append(np.where(stopped, np.nan, metrics[name][:num_folds]).astype(np.float32))
-        epochs_trained = stopping_epochs(history["train_loss"], config.train.stop_loss, epochs, num_folds)
+        epochs_trained = stopping(history)
         runner.stop(np.flatnonzero(epochs_trained == epoch + 1))
         if log is not None:
             log.write(
