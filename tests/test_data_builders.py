@@ -231,7 +231,9 @@ def test_every_builder_is_registered_with_tfds():
     for name, builder_class in data_builders.BUILDERS.items():
         assert issubclass(builder_class, ClipDatasetBuilder)
         assert name in tfds.list_builders()
-        assert [c.name for c in builder_class.BUILDER_CONFIGS] == ["flow60", "flow_strcn_g", "strcn_a", "frames", "regions"]
+        assert [c.name for c in builder_class.BUILDER_CONFIGS] == [
+            "flow60", "flow_strcn_g", "strcn_a", "frames", "regions", "tim32", "tim64"
+        ]
 
 
 @pytest.mark.parametrize("name", sorted(data_builders.BUILDERS))

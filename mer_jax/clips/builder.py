@@ -5,14 +5,17 @@ raw datasets it reads (casme2, samm, smic: :mod:`mer_jax.clips.layouts`) and
 whether it keeps only the MEGC2019 composite's clips; everything else is here:
 
 - BuilderConfigs, one per stored variant (``CONFIGS``): ``flow60``,
-  ``flow_strcn_g``, ``strcn_a``, ``frames`` and ``regions``; each holds a
-  :class:`~mer_jax.clips.materialize.StoredVariant`.
+  ``flow_strcn_g``, ``strcn_a``, ``frames``, ``regions``, ``tim32`` and
+  ``tim64``; each holds a :class:`~mer_jax.clips.materialize.StoredVariant`.
 - Features: the variant's array ``x`` plus sample_id, subject, dataset, clip,
   onset / apex / offset frame numbers (and whether the apex was spotted by
   Xia et al., TMM 2019, eq. 5), the dataset's own emotion and action units,
   and the MEGC2019 3-class and STRCN 4-class labels.
 - One split, ``train``: protocols (LOSO, ...) cut folds at training time.
-- Clips are processed in worker processes, one per usable core. A clip that
+- Clips are processed in worker processes, one per usable core, and stream:
+  at most ``IN_FLIGHT_PER_WORKER`` clips per worker are being built or wait
+  to be written at any time (TFDS then buffers up to 1 GB of encoded
+  examples before it spills them to disk). A clip that
   cannot be built (missing, empty, truncated or unreadable frames, frames of
   another size, no face in its first frame, ...) is skipped with a warning
   naming the sheet row and the file, and counted by fault; the build's
@@ -64,6 +67,11 @@ STRCN_G_TVL1_EPSILON = 0.03
 # Fewer clips than this per worker are built in this process: starting worker
 # processes (each imports JAX, OpenCV and dlib) costs more than it saves.
 CLIPS_PER_WORKER = 8
+# Clips submitted to the pool and not yet handed to TFDS, per worker: bounds a build's memory (a tim64 clip
+# is 14.7 MB) whatever order the workers finish in.
+IN_FLIGHT_PER_WORKER = 2
+# TLCNN's frames, H x W: "A 3-channels image (RGB) of size 240x320" (Wang et al., Neurocomputing 2018, sec. 3.4).
+TLCNN_SIZE = (240, 320)
 NO_MEGC2019_CLASS = "none"
 
 
@@ -125,6 +133,20 @@ CONFIGS = (
             "120 x 160 canvas; x is (T, 6, 120, 160, 1) uint8, T the clip's frame count."
         ),
         variant=StoredVariant("regions", CANVAS),
+    ),
+    *(
+        ClipConfig(
+            name=f"tim{frames}",
+            description=(
+                f"TLCNN's TIM{frames} input (Wang et al., Neurocomputing 2018, sec. 3.4, 4.2): every frame "
+                "onset..offset cut, unaligned, by the rectangle around the first frame's 68 landmarks (the paper: "
+                "DRMF's 66), resized to 240 x 320 (H x W), RGB, brought to "
+                f"{frames} frames by the temporal interpolation model (Zhou et al., CVPR 2011; Pfister et al., "
+                f"ICCV 2011); x is ({frames}, 240, 320, 3) uint8."
+            ),
+            variant=StoredVariant("tim", TLCNN_SIZE, num_frames=frames),
+        )
+        for frames in (32, 64)
     ),
 )
 
@@ -200,7 +222,12 @@ def _build_clip(root: str, clip: annotations.ClipAnnotation, variant: StoredVari
 def build_clips(
     root: Path, clips: list[annotations.ClipAnnotation], variant: StoredVariant, workers: int | None = None
 ):
-    """Yields :func:`_build_clip` results in order, over one worker process per usable core."""
+    """Yields :func:`_build_clip` results in order, over one worker process per usable core.
+
+    At most ``IN_FLIGHT_PER_WORKER`` clips per worker are submitted and not yet yielded (Executor.map
+    would submit every clip at once and keep every finished one until its turn: all of a build's arrays,
+    if the consumer is slower than the workers).
+    """
     workers = min(workers or usable_cores(), len(clips) // CLIPS_PER_WORKER)
     if workers < 2:
         yield from (_build_clip(str(root), clip, variant) for clip in clips)
@@ -208,7 +235,17 @@ def build_clips(
     # spawn, not fork: the parent may hold JAX's threads.
     context = multiprocessing.get_context("spawn")
     with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context) as pool:
-        yield from pool.map(_build_clip, [str(root)] * len(clips), clips, [variant] * len(clips))
+        pending: collections.deque[concurrent.futures.Future] = collections.deque()
+        try:
+            for clip in clips:
+                if len(pending) >= IN_FLIGHT_PER_WORKER * workers:
+                    yield pending.popleft().result()
+                pending.append(pool.submit(_build_clip, str(root), clip, variant))
+            while pending:
+                yield pending.popleft().result()
+        finally:
+            for future in pending:  # a consumer that stopped early: do not build the rest
+                future.cancel()
 
 
 def _example(built: _Built, x: np.ndarray, dtype: np.dtype) -> dict:

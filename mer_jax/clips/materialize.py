@@ -23,6 +23,12 @@ turns a clip's frames, already in memory, into that variant's array, and
               unaligned by the first frame's boxes, grayscale, each on its
               black canvas (:mod:`mer_jax.preprocess.regions`); uint8
               (T, 6, H, W, 1) with (H, W) = ``size``, the common canvas.
+  tim         TLCNN's input (Wang et al., Neurocomputing 2018, sec. 3.4, 4.2):
+              every frame cut unaligned by the rectangle around the first
+              frame's 68 landmarks (:func:`landmark_box`; the paper: DRMF's
+              66), resized to ``size``, RGB, brought to ``num_frames`` by the
+              temporal interpolation model (:mod:`mer_jax.preprocess.tim`):
+              uint8 (T, H, W, 3).
 
 The apex is the annotated one, else Xia et al., TMM 2019, eq. 5 over the clip's
 aligned faces (:func:`spot_apex`).
@@ -37,9 +43,10 @@ apex, hence STRCN-G's onset -> apex flow, changes), then normalised in time
 from __future__ import annotations
 
 import dataclasses
+import functools
 import struct
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -48,10 +55,10 @@ import numpy as np
 
 from mer_jax.clips.errors import ClipError
 from mer_jax.preprocess import apex as apex_lib
-from mer_jax.preprocess import faces, flow, magnify, regions, strain, temporal
+from mer_jax.preprocess import faces, flow, magnify, regions, strain, temporal, tim
 from mer_jax.region_labels import CANVAS, CHANNELS, REGION_NAMES
 
-KINDS = ("flow", "appearance", "frames", "regions")
+KINDS = ("flow", "appearance", "frames", "regions", "tim")
 # Clips are padded in time to a multiple of this before magnification, so the
 # jitted EVM compiles for a few lengths only. The IIR filter is causal, so
 # frames appended after the end change nothing before it.
@@ -62,17 +69,18 @@ _TIME_BUCKET = 16
 class StoredVariant:
     """One stored variant of a clip: everything :func:`materialize_frames` needs besides the frames.
 
-    Every variant but regions crops the face the same way: each frame aligned
-    onto the first and cut by the first frame's box (Xia et al., TMM 2019,
-    eq. 1; :func:`mer_jax.preprocess.faces.align_and_crop`).
+    Every variant but regions and tim crops the face the same way: each frame
+    aligned onto the first and cut by the first frame's box (Xia et al., TMM
+    2019, eq. 1; :func:`mer_jax.preprocess.faces.align_and_crop`); regions and
+    tim cut every frame, unaligned, by boxes from the first frame's landmarks.
 
     kind: one of ``KINDS``.
     size: (height, width) of the stored maps or frames; regions: the common
       canvas, :data:`mer_jax.region_labels.CANVAS`.
     alphas: magnification factors; () stores the unmagnified clip.
     strain: flow only: append optical strain as a third channel (needs no alphas).
-    num_frames: appearance and frames: frames after temporal normalisation
-      (regions keeps every frame: 0).
+    num_frames: appearance, frames and tim: frames after temporal normalisation,
+      by linear interpolation (tim: by TIM); regions keeps every frame: 0.
     method: flow only: optical flow method (:data:`mer_jax.preprocess.flow.METHODS`).
     keep_fractions: magnified variants only: the frame-keeping levels of Xia
       et al., TMM 2019, sec. III-E (100% first), each a random share of the
@@ -98,13 +106,15 @@ class StoredVariant:
     def __post_init__(self):
         if self.kind not in KINDS:
             raise ValueError(f"unknown clip kind {self.kind!r}; valid: {KINDS}")
-        if self.kind in ("appearance", "frames") and self.num_frames < 2:
+        if self.kind in ("appearance", "frames", "tim") and self.num_frames < 2:
             raise ValueError(f"{self.kind} needs num_frames >= 2; got {self.num_frames}")
         if self.kind == "regions" and (self.size != CANVAS or self.num_frames or self.alphas):
             raise ValueError(
                 f"regions stores every frame, unmagnified, on the canvas {CANVAS}; got size {self.size}, "
                 f"num_frames {self.num_frames}, alphas {self.alphas}"
             )
+        if self.kind == "tim" and self.alphas:
+            raise ValueError(f"tim stores the clip unmagnified; got alphas {self.alphas}")
         if self.strain and (self.kind != "flow" or self.alphas):
             raise ValueError("strain is stored only for unmagnified flow")
         if self.kind == "appearance" and not self.alphas:
@@ -347,15 +357,20 @@ def _to_uint8(frames) -> np.ndarray:
     return np.clip(np.rint(np.asarray(frames)), 0, 255).astype(np.uint8)
 
 
-def _regions(frames: Iterable[np.ndarray], names: list[str]) -> tuple[np.ndarray, int]:
-    """(T, 6, H, W, 1) uint8 regions of RGB uint8 ``frames`` (read one at a time) and 0 landmark fallbacks:
-    landmarks are found in the first frame only."""
+def _unaligned(
+    frames: Iterable[np.ndarray],
+    names: list[str],
+    place: Callable[..., Any],
+    cut: Callable[[np.ndarray, Any], np.ndarray],
+) -> np.ndarray:
+    """(T, ...): ``cut(frame, boxes)`` of each RGB uint8 frame (read one at a time), unaligned, with
+    ``boxes = place(first frame, name=its name)`` found in the first frame's landmarks only (regions, tim)."""
     _check_length(len(names))
-    cut, boxes, first = [], None, None
+    cuts, boxes, first = [], None, None
     for name, frame in zip(names, frames, strict=True):
-        if boxes is None:
+        if first is None:
             try:
-                boxes = regions.region_boxes(frame, name=name)
+                boxes = place(frame, name=name)
             except faces.FaceNotFoundError as error:
                 raise ClipError(str(error), fault="no face") from error
             except ValueError as error:
@@ -367,8 +382,50 @@ def _regions(frames: Iterable[np.ndarray], names: list[str]) -> tuple[np.ndarray
                 f"({first[0]}: {first[1][1]} x {first[1][0]})",
                 fault="frame size",
             )
-        cut.append(regions.cut_regions(frame, boxes))
-    return np.stack(cut), 0
+        cuts.append(cut(frame, boxes))
+    return np.stack(cuts)
+
+
+def _regions(frames: Iterable[np.ndarray], names: list[str]) -> tuple[np.ndarray, int]:
+    """(T, 6, H, W, 1) uint8 regions of RGB uint8 ``frames`` (read one at a time) and 0 landmark fallbacks:
+    landmarks are found in the first frame only."""
+    return _unaligned(frames, names, regions.region_boxes, regions.cut_regions), 0
+
+
+def landmark_box(frame: np.ndarray, *, name: str = "frame") -> faces.Box:
+    """(x0, y0, x1, y1), x1 and y1 exclusive: the smallest rectangle of whole pixels holding ``frame``'s 68
+    landmarks, clipped to the image (Wang et al., Neurocomputing 2018, sec. 4.1-4.2: "a rectangle that is
+    mostly suitable for containing all the feature points", there DRMF's 66).
+
+    Raises:
+      FaceNotFoundError: no face in ``frame``.
+      ValueError: the rectangle lies outside the image (naming the frame).
+    """
+    points = faces.detect_landmarks(frame, name=name)
+    height, width = frame.shape[:2]
+    (x0, y0), (x1, y1) = np.floor(points.min(axis=0)).astype(int), np.ceil(points.max(axis=0)).astype(int) + 1
+    box = (max(int(x0), 0), max(int(y0), 0), min(int(x1), width), min(int(y1), height))
+    if box[2] <= box[0] or box[3] <= box[1]:
+        raise ValueError(
+            f"{name}: the landmarks' rectangle {(x0, y0, x1, y1)} lies outside the {width} x {height} image"
+        )
+    return box
+
+
+def _crop_resized(frame: np.ndarray, box: faces.Box, size: tuple[int, int]) -> np.ndarray:
+    """``frame`` cut by ``box`` and resized to ``size`` (height, width): area averaging where that shrinks
+    the crop, else bilinear (as :func:`mer_jax.preprocess.faces.align_and_crop` resizes)."""
+    x0, y0, x1, y1 = box
+    crop = frame[y0:y1, x0:x1]
+    shrink = size[0] * size[1] < crop.shape[0] * crop.shape[1]
+    return cv2.resize(crop, (size[1], size[0]), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
+
+
+def _tim(frames: Iterable[np.ndarray], names: list[str], variant: StoredVariant) -> tuple[np.ndarray, int]:
+    """(num_frames, H, W, 3) uint8 TIM clip of RGB uint8 ``frames`` (read one at a time; resized before TIM,
+    so a clip holds T frames of ``size`` in memory) and 0 landmark fallbacks."""
+    crops = _unaligned(frames, names, landmark_box, functools.partial(_crop_resized, size=variant.size))
+    return _to_uint8(tim.interpolate(crops, variant.num_frames)), 0
 
 
 def used_positions(length: int, apex: int, variant: StoredVariant) -> list[int]:
@@ -435,6 +492,8 @@ def materialize_frames(
         return np.stack(fields).astype(np.float32), fallbacks
     if variant.kind == "regions":
         return _regions(frames, names)
+    if variant.kind == "tim":
+        return _tim(frames, names, variant)
     crops, fallbacks = _crops(frames, names, variant.size)
     if variant.kind == "frames":
         return _to_uint8(temporal.interpolate(crops, variant.num_frames)), fallbacks
@@ -472,5 +531,7 @@ def materialize(
     names = [str(paths[t]) for t in used]
     if variant.kind == "regions":  # frame by frame: a clip's full frames are never all in memory
         return _regions((read_frame(paths[t]) for t in used), names)
+    if variant.kind == "tim":  # frame by frame, as regions
+        return _tim((read_frame(paths[t]) for t in used), names, variant)
     frames = [read_frame(paths[t]) for t in used]
     return materialize_frames(frames, used.index(apex), variant, names=names, seed=seed)
