@@ -316,7 +316,9 @@ def load_built(
         ``extra['num_frames']`` (N,) holds each clip's real frame count and
         ``extra['region_label']`` (N, 6) its region labels, ``num_classes``
         meaning "not me", from :func:`mer_jax.region_labels.tables`
-        (``region_tables``).
+        (``region_tables``). ``shrink`` applies to tim builds too (Wang et al.,
+        Neurocomputing 2018): x is uint8 (N, T, 240 / shrink, 320 / shrink, 3),
+        read clip by clip into one array allocated once.
 
     Raises:
       FileNotFoundError: nothing built under that name.
@@ -333,13 +335,17 @@ def load_built(
     builder = tfds.builder_from_directory(str(folder))
     features = builder.info.features
     names = _label_names(labels, classes, features)
-    regions = (builder.info.metadata.get("variant") or {}).get("kind") == "regions"
-    if not regions and (frames_per_clip or region_tables or shrink != 1):
-        raise ValueError(
-            f"config.data.frames, shrink and region_tables apply to regions builds, not {name}"
-        )
-    # A regions build's frames are read after the labels, into one array: skipped (not decompressed) here.
-    source = builder.as_data_source(split="train", decoders={"x": tfds.decode.SkipDecoding()} if regions else None)
+    variant = builder.info.metadata.get("variant") or {}
+    regions = variant.get("kind") == "regions"
+    tim = variant.get("kind") == "tim"  # TLCNN's frames (Wang et al., Neurocomputing 2018): GBs at full size
+    if not regions and (frames_per_clip or region_tables):
+        raise ValueError(f"config.data.frames and region_tables apply to regions builds, not {name}")
+    if not (regions or tim) and shrink != 1:
+        raise ValueError(f"config.data.shrink applies to regions and tim builds, not {name}")
+    # The frames of a regions or tim build are read after the labels, into one uint8 array allocated once:
+    # skipped (not decompressed) here.
+    clip_frames = regions or tim
+    source = builder.as_data_source(split="train", decoders={"x": tfds.decode.SkipDecoding()} if clip_frames else None)
     alphas = list(builder.info.metadata.get("alphas", []) or [])
     if alphas and alpha not in alphas:
         raise ValueError(f"{name} is stored for alpha in {alphas}; config.data.alpha={alpha} is not one of them")
@@ -360,6 +366,8 @@ def load_built(
             continue
         if regions:
             made = [("", region_clips.ClipRow.of(index, record))]
+        elif tim:  # every clip holds the build's frame count, whatever its onset..offset
+            made = [("", dataclasses.replace(region_clips.ClipRow.of(index, record), length=variant["num_frames"]))]
         else:  # appearance frames stay uint8 (STRCN scales them by 1/255): a quarter of the memory of float32
             made = [
                 (suffix, _finite(x if frames else _float(x), sample, name, folder))
@@ -389,10 +397,12 @@ def load_built(
     if not xs:
         raise ValueError(f"{name} under {folder} holds no clip with a class among {names} (labels={labels})")
     order = np.argsort(sample_id)
-    if regions:
+    if clip_frames:
         rows = [xs[i] for i in order]
         x, num_frames = region_clips.read(builder.as_data_source(split="train"), rows, frames_per_clip, name, shrink)
-        extra = region_clips.extra(rows, np.asarray(label, np.int32)[order], len(names), num_frames, region_tables)
+        extra = {} if tim else region_clips.extra(
+            rows, np.asarray(label, np.int32)[order], len(names), num_frames, region_tables
+        )
     else:
         x = np.stack([xs[i] for i in order])  # one copy: with data.augment, 50 rows of every clip
         xs.clear()  # the decoded records, as large as x

@@ -35,7 +35,11 @@ def describe_model(
         console_kwargs={"width": 160, "force_terminal": False, "no_color": True},
     )
     title = f"{model_config.name} ({model_config.get('variant', 'paper')}), input {shape}, {num_classes} classes"
-    return f"{title}\n{table}\nparams: {count_params(model)}\nflops: {forward_flops(model, shape)}\n"
+    parts = ", ".join(f"{name} {count_params(part)}" for name, part in vars(model).items() if isinstance(part, nnx.Module))
+    return (
+        f"{title}\n{table}\nparams: {count_params(model)}\nparams by layer: {parts}\n"
+        f"flops: {forward_flops(model, shape)}\n"
+    )
 
 
 def describe(config: ml_collections.ConfigDict) -> str:
@@ -51,7 +55,7 @@ def describe(config: ml_collections.ConfigDict) -> str:
     parts, total = [], 0
     for stage in config.stages:
         model, shape = config.stages[stage].model, stages.stage_input_shape(config, stage)
-        num_classes = config.data.num_classes
+        num_classes = stages.stage_classes(config, stage)
         parts.append(f"stage {stage}: " + describe_model(
             model, num_classes=num_classes, input_shape=shape, seed=config.train.seed, depth=3
         ))

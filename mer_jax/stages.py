@@ -145,9 +145,9 @@ def sequence_dataset(clips: Dataset, features: np.ndarray, folds: Folds) -> tupl
 def stage_classes(config: ml_collections.ConfigDict, stage: str) -> int:
     """The classes the model of `stage` predicts (TLCNN's stage a: eq. 11's nine expressions)."""
     if config.model.name == "tlcnn" and stage == "expressions":
-        from mer_jax.images import EXPRESSION_CLASSES
+        from mer_jax.images import EQ11_CLASSES
 
-        return len(EXPRESSION_CLASSES)
+        return len(EQ11_CLASSES)
     return config.data.num_classes
 
 
