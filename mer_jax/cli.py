@@ -45,6 +45,15 @@ def synth(args) -> None:
         f"wrote {len(summary['clips'])} clips ({summary['frames']} frames, {summary['bytes'] / 1e6:.0f} MB) "
         f"in {summary['seconds']:.0f} s to {args.out}\nbuild them: mer-jax build megc2019 --manual_dir {args.out}"
     )
+    if not args.no_expressions:
+        from mer_jax.synth.expressions import write_synthetic_expressions
+
+        images = write_synthetic_expressions(args.out, seed=args.seed)
+        print(
+            f"wrote {images['images']} posed expression images of {len(images['subjects'])} people "
+            f"({images['bytes'] / 1e6:.0f} MB) in {images['seconds']:.0f} s to {images['folder']}\n"
+            f"build them: mer-jax build kdef --manual_dir {args.out} --builder_config frontal"
+        )
 
 
 def build(args) -> None:
@@ -128,23 +137,29 @@ def make_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="{synth,build,train,search,describe,predict}")
 
     command = commands.add_parser(
-        "synth", help="write a synthetic CASME II + SAMM + SMIC composite in the real layouts",
-        description="Write a synthetic CASME II + SAMM + SMIC composite in the real datasets' layouts.",
+        "synth", help="write a synthetic CASME II + SAMM + SMIC composite (and KDEF-like images) in the real layouts",
+        description="Write a synthetic CASME II + SAMM + SMIC composite in the real datasets' layouts, and posed "
+        "expression images in KDEF's layout (<out>/KDEF/; --no_expressions skips them).",
     )
     command.add_argument("--out", required=True, help="folder to write (use it as --manual_dir of `mer-jax build`)")
     command.add_argument("--seed", type=int, default=0, help="random seed of the composite (default 0)")
+    command.add_argument(
+        "--no_expressions", action="store_true",
+        help="skip the synthetic posed-expression images in KDEF's layout (<out>/KDEF/, about 10 s)",
+    )
     command.set_defaults(run=synth)
 
     command = commands.add_parser(
         "build", help="build a TFDS data set from raw clips (data_builders/)",
         description="Build (or reuse) one builder config of a data set from its raw clips.",
     )
-    command.add_argument("dataset", help="casme2, samm, smic, megc2019 or synthetic_me")
+    command.add_argument("dataset", help="casme2, samm, smic, megc2019, synthetic_me, kdef or rafd")
     command.add_argument("--manual_dir", help="the folder holding the unpacked data set(s) (not for synthetic_me)")
     command.add_argument("--data_dir", default=None, help="where to write (default: TFDS's ~/tensorflow_datasets)")
     command.add_argument(
-        "--builder_config", default="flow60", metavar="NAME",
-        help="what to store per clip: flow60 (default), flow_strcn_g, strcn_a, frames or regions (docs/data.md)",
+        "--builder_config", default=None, metavar="NAME",
+        help="what to store per clip: flow60 (default), flow_strcn_g, strcn_a, frames or regions; kdef and rafd: "
+        "frontal (default) or all_angles (docs/data.md)",
     )
     command.set_defaults(run=build)
 

@@ -6,18 +6,25 @@ from pathlib import Path
 
 import tensorflow_datasets as tfds
 
-from data_builders import BUILDERS
+from data_builders import BUILDERS as CLIP_BUILDERS
+from data_builders.kdef import Kdef
+from data_builders.rafd import Rafd
 from mer_jax.clips.builder import ClipDatasetBuilder
+from mer_jax.images import builder as image_builder
+
+# The micro-expression builders and the expression-image ones (KDEF, Radboud; docs/data.md, Expression images).
+BUILDERS = {**CLIP_BUILDERS, Kdef.name: Kdef, Rafd.name: Rafd}
 
 
 def build(
-    dataset: str, *, builder_config: str = "flow60", manual_dir: str | None = None, data_dir: str | None = None
+    dataset: str, *, builder_config: str | None = None, manual_dir: str | None = None, data_dir: str | None = None
 ) -> ClipDatasetBuilder:
     """Build (or reuse, when already built) ``dataset/builder_config`` into ``data_dir``.
 
     Args:
-      dataset: a name in :data:`data_builders.BUILDERS`.
-      builder_config: a builder config name (flow60, flow_strcn_g, strcn_a, frames, regions).
+      dataset: a name in :data:`BUILDERS`.
+      builder_config: a builder config name (flow60, flow_strcn_g, strcn_a, frames, regions; kdef and rafd:
+        frontal, all_angles); None: the builder's first (flow60; frontal).
       manual_dir: the folder holding the unpacked raw dataset(s); synthetic_me needs none.
       data_dir: where TFDS writes (None = its default, ~/tensorflow_datasets).
 
@@ -34,6 +41,7 @@ def build(
         raise ValueError(f"unknown dataset {dataset!r}; builders: {', '.join(BUILDERS)}")
     builder_class = BUILDERS[dataset]
     configs = [c.name for c in builder_class.BUILDER_CONFIGS]
+    builder_config = builder_config or configs[0]
     if builder_config not in configs:
         raise ValueError(f"unknown builder config {builder_config!r} for {dataset}; configs: {', '.join(configs)}")
     if builder_class.MANUAL_DOWNLOAD_INSTRUCTIONS and not (manual_dir and Path(manual_dir).is_dir()):
@@ -49,6 +57,8 @@ def build(
 
 def format_summary(builder: ClipDatasetBuilder) -> str:
     """What the build wrote, skipped and why, and where it is, for a person."""
+    if isinstance(builder, image_builder.ExpressionImageBuilder):
+        return image_builder.format_summary(builder)
     meta = builder.info.metadata
     lines = [
         f"{builder.name}/{builder.builder_config.name}: {meta['clips_written']} of {meta['clips_annotated']} "
