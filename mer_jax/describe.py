@@ -53,7 +53,7 @@ def describe(config: ml_collections.ConfigDict) -> str:
             seed=config.train.seed,
         )
     parts, total = [], 0
-    for stage in config.stages:
+    for stage in stages.stage_names(config):
         model, shape = config.stages[stage].model, stages.stage_input_shape(config, stage)
         num_classes = stages.stage_classes(config, stage)
         parts.append(f"stage {stage}: " + describe_model(

@@ -142,6 +142,15 @@ def sequence_dataset(clips: Dataset, features: np.ndarray, folds: Folds) -> tupl
     return dataclasses.replace(clips, extra={}).copies(features, folds.names), folds.on_copies()
 
 
+def stage_names(config: ml_collections.ConfigDict) -> tuple[str, ...]:
+    """The stages of the method `config.model.name`, in training order."""
+    if config.model.name == "tlcnn":
+        from mer_jax import transfer
+
+        return transfer.STAGES
+    return STAGES
+
+
 def stage_classes(config: ml_collections.ConfigDict, stage: str) -> int:
     """The classes the model of `stage` predicts (TLCNN's stage a: eq. 11's nine expressions)."""
     if config.model.name == "tlcnn" and stage == "expressions":

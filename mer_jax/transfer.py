@@ -39,6 +39,7 @@ import numpy as np
 
 from mer_jax.data import Dataset
 from mer_jax.protocols import Folds
+from mer_jax.region_clips import shrunk
 from mer_jax.stages import frame_folds, resolved, stage_config, stage_record
 from mer_jax.train import TrainResult, train_folds
 
@@ -121,10 +122,12 @@ def stage_input_shape(config: ml_collections.ConfigDict, stage: str) -> tuple[in
 
 
 def load_expression_images(config: ml_collections.ConfigDict) -> Dataset:
-    """Stage a's images: the builds `config.stages.expressions.data` under `config.data.data_dir`."""
+    """Stage a's images: the builds `config.stages.expressions.data` under `config.data.data_dir`, shrunk
+    by `config.data.shrink` like the clips' frames."""
     from mer_jax.images import load_expression_images as load  # reads TFDS builds
 
-    return load(config.data.data_dir, tuple(config.stages.expressions.data))
+    images = load(config.data.data_dir, tuple(config.stages.expressions.data))
+    return dataclasses.replace(images, x=shrunk(images.x, config.data.get("shrink", 1)))
 
 
 def train_transfer_stages(

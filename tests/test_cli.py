@@ -40,6 +40,16 @@ def test_describe_strcn_g():
     assert f"params: {expected}" in result.stdout.splitlines()
 
 
+def test_describe_tlcnn_counts_the_frame_cnn_and_the_lstm():
+    result = mer_jax("describe", "--config", "configs/tlcnn.py")
+    assert result.returncode == 0, result.stderr
+    stages = {part.splitlines()[0].split(":")[0]: part for part in result.stdout.split("stage ")[1:]}
+    assert list(stages) == ["expressions", "frames", "clips"]
+    assert "params: 80260740" in stages["frames"].splitlines()  # Wang et al., Neurocomputing 2018, sec. 3.4
+    assert "9 classes" in stages["expressions"].splitlines()[0]  # eq. 11
+    assert "lstm 4457472" in stages["clips"]  # 4 gates x (4096 inputs + 256 units + 1) x 256 units
+
+
 def test_usage_errors_are_clear():
     result = mer_jax("fit", "--config", "configs/quickstart.py")
     assert result.returncode != 0 and "invalid choice: 'fit'" in result.stderr

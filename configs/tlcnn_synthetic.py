@@ -1,0 +1,44 @@
+"""TLCNN (configs/tlcnn.py) sized for a 2-core CPU, on `mer-jax synth` output: synthetic expression images
+and the synthetic composite.
+
+The layers are the paper's at 1/16 of their width (`model.width`); what else
+changes (docs/models.md, "TLCNN"):
+- frames at half their height and width (`data.shrink = 2`: 120 x 160, the
+  expression images too) and a 113 x 113 crop, for 227 of 240 x 320;
+- the MEGC2019 composite in its three classes, 5 folds of whole subjects
+  (`subject_kfold`);
+- stage a on the synthetic KDEF set (`mer-jax synth` writes it beside the
+  composite), at most 60 epochs; stage b 4 epochs; stage c 15 epochs, its
+  learning rate divided by 10 after 10.
+Build first:
+  mer-jax synth --out runs/synth
+  mer-jax build megc2019 --builder_config tim32 --manual_dir runs/synth --data_dir runs/tfds
+  mer-jax build kdef --builder_config frontal --manual_dir runs/synth --data_dir runs/tfds
+"""
+
+from mer_jax.config import sibling_config
+
+SHRINK = 2
+WIDTH = 1 / 16
+CROP = 113
+
+
+def get_config():
+    config = sibling_config(__file__, "tlcnn")
+    config.data.name = "megc2019/tim32"
+    config.data.data_dir = "runs/tfds"
+    config.data.labels = "megc2019"
+    config.data.num_classes = 3
+    config.data.shrink = SHRINK
+    config.data.input_shape = (32, 240 // SHRINK, 320 // SHRINK, 3)
+    config.protocol.name = "subject_kfold"
+    config.protocol.k = 5
+    for stage in ("expressions", "frames", "clips"):
+        config.stages[stage].model.width = WIDTH
+        config.stages[stage].model.crop = CROP
+    config.stages.expressions.data = ("kdef/frontal",)
+    config.stages.expressions.input_shape = (240 // SHRINK, 320 // SHRINK, 3)
+    config.stages.expressions.train.update({"batch_size": 32, "epochs": 60})
+    config.stages.frames.train.update({"epochs": 4, "lr_step_epochs": 3})
+    config.stages.clips.train.update({"epochs": 15, "lr_step_epochs": 10})
+    return config
