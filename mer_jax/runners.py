@@ -28,6 +28,7 @@ from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from mer_jax import platform
+from mer_jax.device_memory import MemoryEstimate, temp_bytes, tree_bytes
 from mer_jax.host_memory import retain_freed_memory
 from mer_jax.parallel import FoldInputs, FoldProgram
 
@@ -79,6 +80,7 @@ class FoldRunner(abc.ABC):
         self.tuning = tuning
         self.fold_chunk = fold_chunk
         self.num_folds = inputs.num_folds
+        self.num_devices = len(devices or jax.devices())
         self.groups, placements, self.shared = self._place(inputs.num_folds, list(devices or jax.devices()), x, labels)
         self.concurrency = min(tuning.concurrent_folds, len(self.groups))
         self._num_steps = [np.asarray(inputs.num_steps[group]) for group in self.groups]  # on the host
@@ -133,6 +135,24 @@ class FoldRunner(abc.ABC):
                 predict = self._predict.lower(self.states[index], self.folds[index], x).compile()
                 self._compiled[key] = (steps, predict)
         return time.perf_counter() - start
+
+    def memory_estimate(self) -> MemoryEstimate:
+        """One device's memory while this runner trains (mer_jax/device_memory.py); call after `compile`."""
+        compiled = self._compiled[self._compile_key(0)]
+        programs = compiled if isinstance(compiled, tuple) else (compiled,)
+        group_size = len(np.atleast_1d(np.arange(self.num_folds)[self.groups[0]]))
+        return MemoryEstimate(
+            data=tree_bytes(self.shared[0]),  # every device holds all of x and the labels
+            state_per_fold=tree_bytes(self.states[0]) // group_size,
+            folds_per_device=-(-self.num_folds // self.num_devices),
+            temp_per_call=max(temp_bytes(program) for program in programs),
+            folds_per_call=max(1, group_size // self.num_devices),
+            calls_at_once=self._calls_at_once(),
+        )
+
+    @abc.abstractmethod
+    def _calls_at_once(self) -> int:
+        """Compiled calls running at once on one device."""
 
     def run_epoch(self, epoch: int, lr: float):
         """One epoch of every fold: (metrics name -> (F,), held-out logits (F, T, C)) as numpy.
@@ -251,6 +271,9 @@ class LoopRunner(FoldRunner):
     def _lift(self, fn, num_fold_args, num_shared_args):
         return fn
 
+    def _calls_at_once(self) -> int:
+        return -(-self.concurrency // self.num_devices)  # the concurrent folds spread over the devices
+
 
 class VmapRunner(FoldRunner):
     """Groups of `fold_chunk` folds (all folds if 0), vectorized over a fold axis sharded over the devices.
@@ -289,6 +312,9 @@ class VmapRunner(FoldRunner):
 
         specs = (P("fold"),) * num_fold_args + (P(),) * num_shared_args
         return jax.shard_map(per_device, mesh=self.mesh, in_specs=specs, out_specs=P("fold"))
+
+    def _calls_at_once(self) -> int:
+        return self.concurrency  # every group spans every device
 
 
 RUNNERS: dict[str, type[FoldRunner]] = {runner.strategy: runner for runner in (LoopRunner, VmapRunner)}

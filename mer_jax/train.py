@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -26,11 +27,13 @@ import jax
 import ml_collections
 import numpy as np
 import optax
+from absl import logging
 from tqdm import tqdm
 
 from mer_jax import augment, data, distributed, final_model, heat_mask, losses, protocols, report
 from mer_jax.checkpoint import Checkpointer, config_fingerprint
 from mer_jax.data import Dataset
+from mer_jax.device_memory import MemoryEstimate
 from mer_jax.epoch_log import EpochLog
 from mer_jax.models import create_model
 from mer_jax.parallel import FoldInputs, FoldProgram
@@ -177,6 +180,7 @@ class TrainResult:
     train_seconds: float
     compile_seconds: float
     state: Any  # host (numpy) state of every fold at the end: params, stats, opt with a leading fold axis
+    memory: MemoryEstimate | None = None  # one device's memory while training (None: a finished run, restored)
     stages: dict | None = None  # staged training (mer_jax/stages.py): each stage's strategy, timings, epochs
 
     def fold_range(self, start: int, stop: int) -> TrainResult:
@@ -305,6 +309,11 @@ def train_folds(
     runner.stop(np.flatnonzero(epochs_trained <= start_epoch))  # folds a resumed run had stopped
 
     compile_seconds = runner.compile() if start_epoch < epochs else 0.0  # a finished run only predicts
+    memory = runner.memory_estimate() if start_epoch < epochs else None
+    if memory is not None:
+        logging.info("%s", memory.text())
+        if progress:
+            tqdm.write(memory.text(), file=sys.stderr)
     log = EpochLog(log_dir, folds.names, start_epoch) if log_dir is not None else None
     if log is not None:
         log.compiled(compile_seconds)
@@ -367,6 +376,7 @@ def train_folds(
         train_seconds=train_seconds,
         compile_seconds=compile_seconds,
         state=jax.tree.map(lambda leaf: leaf[:num_folds], runner.get_state()),
+        memory=memory,
     )
 
 
@@ -445,6 +455,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path, *
         train_seconds=result.train_seconds,
         extra={
             "compile_seconds": result.compile_seconds,
+            "device_memory_per_fold_bytes": None if result.memory is None else result.memory.per_fold,
             "protocol": config.protocol.name,
             "model": config.model.name,
             "variant": config.model.get("variant", ""),

@@ -428,3 +428,21 @@ def test_auto_times_each_strategy_once_per_setup_and_takes_the_fastest(tmp_path,
     fold_of = np.array([0, 0, 1, 2, 2, 2, 2, 2, 3, 3])  # fold 2 holds out most, fold 1 fewest
     folds = protocols.Folds(fold_of[None, :] == np.arange(4)[:, None], ("a", "b", "c", "d"))
     np.testing.assert_array_equal(strategy_timing.timing_folds(folds), [2, 1])
+
+
+def test_the_memory_estimate_counts_each_folds_state_and_shrinks_with_fold_chunk(capsys):
+    config, dataset, folds = tiny_setup("vmap", epochs=1)
+    config.train.optimizer = "sgd"  # its state: one momentum per parameter
+    whole = train_folds(config, dataset, folds, progress=True).memory
+    assert "MiB a fold" in capsys.readouterr().err  # printed before the first epoch
+    params = sum(leaf.size * 4 for leaf in jax.tree.leaves(train_folds(
+        config, dataset, subset(folds, [0]), progress=False).state["params"]))
+    stats = whole.state_per_fold - 2 * params
+    assert 0 <= stats < params / 10  # params + momentum (+ BatchNorm's few running statistics)
+    assert whole.data == dataset.x.nbytes + dataset.label.nbytes
+    assert (whole.folds_per_call, whole.folds_per_device) == (folds.num_folds, folds.num_folds)
+    config.train.fold_chunk = 2
+    chunked = train_folds(config, dataset, folds, progress=False).memory
+    assert chunked.folds_per_call == 2
+    assert 0 < chunked.temp_per_call < whole.temp_per_call  # half the folds a call: fewer activations at once
+    assert chunked.per_device < whole.per_device
