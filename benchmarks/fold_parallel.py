@@ -8,10 +8,15 @@
     python benchmarks/fold_parallel.py --model roi_cnn_lstm --compare --folds 5 --examples 120 --frames 8 --epochs 2
         # Aouayeb et al.'s two stages (configs/roi_cnn_lstm_synthetic.py's sizes): loop, vmap and the folds
         # trained one after another, each alone (no PyTorch reference exists for it)
+    python benchmarks/fold_parallel.py --model tlcnn --compare --folds 5 --examples 60 --frames 32 --epochs 1 \
+        --batch-size 16            # TLCNN's stages b and c at configs/tlcnn_synthetic.py's sizes (1/16 width)
+    python benchmarks/fold_parallel.py --model tlcnn --paper-size ...  # at configs/tlcnn.py's: 80 M parameters
 
 Inputs are random 60x60x3 maps (the speed does not depend on their content),
-or for roi_cnn_lstm random clips of `--frames` frames of six regions, with
-`--examples` clips spread over `--folds` subjects. The last line of a
+or for roi_cnn_lstm random clips of `--frames` frames of six regions, for
+tlcnn random frames (stage a, on expression images, trains once for every
+fold and is left out: TLCNN(E)), with `--examples` clips spread over `--folds`
+subjects. The last line of a
 single run is `fold_epochs_per_second: X`. `--impl torch` needs the `bench`
 extra (`pip install -e .[bench]`) and supports every xia2020_code RCN
 (benchmarks/torch_rcn.py).
@@ -33,8 +38,8 @@ from mer_jax.data import Dataset
 from mer_jax.platform import resolve_strategy, tuning_for
 from mer_jax.train import train_folds
 
-STAGED = "roi_cnn_lstm"
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+STAGED = {"roi_cnn_lstm": "roi_cnn_lstm_synthetic", "tlcnn": "tlcnn_synthetic"}  # method -> its CPU-sized config
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -52,7 +57,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--size", type=int, default=60)
-    parser.add_argument("--frames", type=int, default=8, help="roi_cnn_lstm: frames per clip")
+    parser.add_argument("--frames", type=int, default=8, help="roi_cnn_lstm, tlcnn: frames per clip")
+    parser.add_argument("--paper-size", action="store_true", help="tlcnn: configs/tlcnn.py's sizes, not the CPU's")
     parser.add_argument("--strategy", default="auto", choices=("auto", "vmap", "loop"))
     parser.add_argument("--steps-per-call", type=int, default=0, help="train.steps_per_call (0: auto)")
     parser.add_argument("--concurrent-folds", type=int, default=0, help="train.concurrent_folds (0: auto)")
@@ -69,12 +75,17 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 def staged_config(args: argparse.Namespace, strategy: str):
-    """configs/roi_cnn_lstm_synthetic.py with `--epochs` in both stages and `--batch-size`."""
-    config = sibling_config(str(CONFIGS / "roi_cnn_lstm_synthetic.py"), "roi_cnn_lstm_synthetic")
+    """The method's CPU-sized config (tlcnn `--paper-size`: configs/tlcnn.py) with `--epochs` in every stage,
+    `--batch-size` and `--frames`; tlcnn without its stage a."""
+    name = "tlcnn" if args.paper_size else STAGED[args.model]
+    config = sibling_config(str(CONFIGS / f"{name}.py"), name)
     config.train.update(strategy=strategy, steps_per_call=args.steps_per_call,
                         concurrent_folds=args.concurrent_folds, fold_chunk=args.fold_chunk)
     for stage in config.stages.values():
         stage.train.update(epochs=args.epochs, batch_size=args.batch_size)
+    if args.model == "tlcnn":
+        config.stages.expressions.enabled = False
+        config.data.input_shape = (args.frames, *config.data.input_shape[1:])
     return config
 
 
@@ -82,11 +93,12 @@ def random_dataset(args: argparse.Namespace) -> Dataset:
     rng = np.random.default_rng(0)
     subjects = np.array([f"s{i % args.folds:02d}" for i in range(args.examples)])
     extra = {}
-    if args.model == STAGED:
+    if args.model in STAGED:
         shape = staged_config(args, "loop").data.input_shape
         x = rng.integers(0, 256, (args.examples, args.frames, *shape[1:]), dtype=np.uint8)
-        extra = {"num_frames": np.full(args.examples, args.frames, np.int32),
-                 "region_label": rng.integers(0, 4, (args.examples, 6)).astype(np.int32)}
+        if args.model == "roi_cnn_lstm":
+            extra = {"num_frames": np.full(args.examples, args.frames, np.int32),
+                     "region_label": rng.integers(0, 4, (args.examples, 6)).astype(np.int32)}
     else:
         x = rng.normal(size=(args.examples, args.size, args.size, 3)).astype(np.float32)
     return Dataset(
@@ -111,12 +123,15 @@ def run_staged(args: argparse.Namespace, strategy: str, dataset: Dataset) -> dic
         result = stages.train_stages(config, dataset, part, fold_ids=fold_ids, progress=False)
         compile_s, train_s = compile_s + result.compile_seconds, train_s + result.train_seconds
     name = "one fold after another" if strategy == "alone" else result.strategy
+    memory = {stage: record.get("device_memory_per_fold_bytes") for stage, record in result.stages.items()}
+    print(f"{name}: device memory a fold (XLA's estimate): "
+          + ", ".join(f"{stage} {size / 2**20:,.0f} MiB" for stage, size in memory.items() if size), flush=True)
     return timing(args, dataset, name, time.perf_counter() - start, compile_s, train_s)
 
 
 def run(args: argparse.Namespace, strategy: str, dataset: Dataset) -> dict[str, float]:
     """mer-jax: every fold of the LOSO protocol with `strategy`."""
-    if args.model == STAGED:
+    if args.model in STAGED:
         return run_staged(args, strategy, dataset)
     config = base_config()
     config.model.update(
@@ -185,7 +200,7 @@ def main(argv=None) -> None:
     tuning = tuning_for(
         jax.default_backend(), steps_per_call=args.steps_per_call, concurrent_folds=args.concurrent_folds
     )
-    if args.model == STAGED:
+    if args.model in STAGED:
         compare_staged(args, dataset)
         return
     print(
@@ -225,8 +240,9 @@ def main(argv=None) -> None:
 
 
 def compare_staged(args: argparse.Namespace, dataset: Dataset) -> None:
-    """roi_cnn_lstm: loop, vmap and one fold after another (`--compare`), or `--strategy` alone."""
-    print(f"{STAGED}, {args.folds} folds, {args.examples} clips of {dataset.input_shape}, {args.epochs} epochs "
+    """roi_cnn_lstm, tlcnn: loop, vmap and one fold after another (`--compare`), or `--strategy` alone."""
+    width = staged_config(args, "loop").stages.frames.model.get("width", None)
+    print(f"{args.model}{'' if width is None else f' (width {width:g})'}, {args.folds} folds, {args.examples} clips of {dataset.input_shape}, {args.epochs} epochs "
           f"per stage, batch {args.batch_size}, jax backend {jax.default_backend()} x{jax.device_count()}", flush=True)
     names = ("alone", "loop", "vmap") if args.compare else (args.strategy,)
     timings = {}

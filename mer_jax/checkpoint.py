@@ -17,7 +17,8 @@ from mer_jax import distributed
 # Train settings that change no result: the epoch count (a longer run continues a shorter one), how
 # often it saves, and how the folds are run (tests/test_train.py: every strategy, fold chunk, steps per
 # call and count of concurrent folds gives the same held-out logits).
-RESUMABLE_ACROSS = ("epochs", "checkpoint_every", "strategy", "fold_chunk", "steps_per_call", "concurrent_folds")
+RESUMABLE_ACROSS = ("epochs", "checkpoint_every", "strategy", "fold_chunk", "steps_per_call", "concurrent_folds",
+                    "data_on_device")
 
 
 def config_fingerprint(config: ml_collections.ConfigDict, folds: np.ndarray) -> str:

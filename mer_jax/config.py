@@ -55,6 +55,9 @@ def base_config(model: str = "rcn") -> ml_collections.ConfigDict:
     config.train.strategy = "auto"  # auto | vmap | loop
     config.train.fold_chunk = 0  # vmap: folds per compiled call (0 = all), to bound device memory
     config.train.steps_per_call = 0  # optimisation steps per compiled call (0 = auto: 1 on CPU, the whole epoch elsewhere)
+    # False: each call's batches are gathered on the host from data.x and sent with it, so a device holds
+    # them and not the whole data set (mer_jax/runners.py; TLCNN's frames, docs/models.md). Same results.
+    config.train.data_on_device = True
     config.train.concurrent_folds = 0  # folds (loop) or fold groups (vmap) run at once (0 = auto: CPU cores on CPU, else 1)
     config.train.epochs = 100
     config.train.batch_size = 64

@@ -36,7 +36,8 @@ def temp_bytes(compiled) -> int:
 class MemoryEstimate:
     """One device's memory while it trains, in bytes."""
 
-    data: int  # x and labels on the device, shared by its folds
+    data: int  # x and labels on the device, shared by its folds; or, kept off it, the calls' examples
+    data_on_device: bool  # False: each call's examples are sent with it (train.data_on_device)
     state_per_fold: int  # one fold's params, statistics and optimizer state
     folds_per_device: int  # folds whose state the device holds (all of them, on one device)
     temp_per_call: int  # temporaries of one compiled call
@@ -53,11 +54,12 @@ class MemoryEstimate:
         return self.data + self.folds_per_device * self.state_per_fold + self.calls_at_once * self.temp_per_call
 
     def text(self) -> str:
+        where = "all of it" if self.data_on_device else "the calls' batches, sent from the host"
         return (
             f"device memory (estimated by XLA): {self.per_fold / _MIB:,.1f} MiB a fold "
             f"({self.state_per_fold / _MIB:,.1f} MiB weights and optimizer state, "
             f"{(self.per_fold - self.state_per_fold) / _MIB:,.1f} MiB activations and gradients); "
-            f"{self.per_device / _MIB:,.1f} MiB a device = data {self.data / _MIB:,.1f} MiB + "
+            f"{self.per_device / _MIB:,.1f} MiB a device = data {self.data / _MIB:,.1f} MiB ({where}) + "
             f"{self.folds_per_device} folds' state + {self.calls_at_once} call(s) of {self.folds_per_call} "
             f"fold(s) at once (train.fold_chunk makes vmap calls smaller)"
         )

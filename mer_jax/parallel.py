@@ -90,6 +90,24 @@ class FoldProgram:
         """Logits of the fold's held-out samples (eval mode: running BatchNorm statistics)."""
         return self.forward(state["params"], state["stats"], x[fold["test_index"]], train=False)[0]
 
+    def batch_order(self, fold, epoch):
+        """(calls_per_epoch * steps_per_call, batch_size) int32: the samples of each step of `epoch`.
+
+        A random order of the fold's training samples first, the other samples
+        after, cut into batches; a pure function of the fold's key and the
+        epoch. The steps beyond the epoch (padding to whole calls) repeat its
+        first batches and are inactive for every fold.
+        """
+        key = jax.random.fold_in(fold["key"], epoch + 1)
+        mask = fold["train_mask"]
+        priority = jnp.where(mask, jax.random.uniform(jax.random.fold_in(key, 0), mask.shape), 2.0)
+        order = jnp.argsort(priority)[: self.steps_per_epoch * self.batch_size]
+        batches = order.reshape(self.steps_per_epoch, self.batch_size).astype(jnp.int32)
+        padded = self.calls_per_epoch * self.steps_per_call
+        if padded > self.steps_per_epoch:
+            batches = jnp.concatenate([batches, batches[: padded - self.steps_per_epoch]])
+        return batches
+
     def steps(self, state, fold, x, labels, epoch, lr, first):
         """Steps `first` .. `first + steps_per_call - 1` of an epoch: (state, (loss sum, correct sum)).
 
@@ -98,33 +116,36 @@ class FoldProgram:
         beyond its own. The batches of an epoch depend only on the fold's key
         and the epoch, so splitting an epoch into calls changes no result.
         """
+        batches = jax.lax.dynamic_slice_in_dim(self.batch_order(fold, epoch), first, self.steps_per_call)
+        return self._train(state, fold, batches, lambda batch: (x[batch], labels[batch]), epoch, lr, first)
+
+    def fed_steps(self, state, fold, x, labels, epoch, lr, first):
+        """As :meth:`steps`, with each step's examples given: x (steps_per_call, batch_size, ...) and labels
+        (steps_per_call, batch_size), gathered by the caller along :meth:`batch_order` (data kept off the device)."""
+        return self._train(state, fold, (x, labels), lambda examples: examples, epoch, lr, first)
+
+    def _train(self, state, fold, per_step, examples, epoch, lr, first):
+        """`steps_per_call` steps from step `first`; `per_step` has a leading step axis and `examples(item)` gives
+        one step's (x, labels) from its item."""
         key = jax.random.fold_in(fold["key"], epoch + 1)
-        # A random order of the fold's training samples first, the other samples after.
-        mask = fold["train_mask"]
-        priority = jnp.where(mask, jax.random.uniform(jax.random.fold_in(key, 0), mask.shape), 2.0)
-        order = jnp.argsort(priority)[: self.steps_per_epoch * self.batch_size]
-        batches = order.reshape(self.steps_per_epoch, self.batch_size)
-        padded = self.calls_per_epoch * self.steps_per_call
-        if padded > self.steps_per_epoch:  # the steps beyond the epoch are inactive for every fold
-            batches = jnp.concatenate([batches, batches[: padded - self.steps_per_epoch]])
         index = first + jnp.arange(self.steps_per_call)
-        batches = jax.lax.dynamic_slice_in_dim(batches, first, self.steps_per_call)
 
         def step(state, inputs):
-            index, batch = inputs
+            index, item = inputs
+            x, labels = examples(item)
 
             def objective(params):
                 logits, stats = self.forward(
-                    params, state["stats"], x[batch], train=True, key=jax.random.fold_in(key, index + 1)
+                    params, state["stats"], x, train=True, key=jax.random.fold_in(key, index + 1)
                 )
                 weight = {"alpha": fold["class_weight"]} if "class_weight" in fold else {}
-                return self.loss_fn(logits, labels[batch], **weight), (logits, stats)
+                return self.loss_fn(logits, labels, **weight), (logits, stats)
 
             (loss, (logits, stats)), grads = jax.value_and_grad(objective, has_aux=True)(state["params"])
             updates, opt = self.optimizer.update(grads, state["opt"], state["params"])
             params = jax.tree.map(lambda p, u: p - lr * u, state["params"], updates)
             new = {"params": params, "stats": stats, "opt": opt}
-            correct = jnp.mean(jnp.argmax(logits, -1) == labels[batch])
+            correct = jnp.mean(jnp.argmax(logits, -1) == labels)
             if not self.masked:
                 return new, (loss, correct)
             active = index < fold["num_steps"]
@@ -134,12 +155,16 @@ class FoldProgram:
         if self.unroll:  # straight-line code: even a one-step lax.scan is an XLA while loop
             losses, corrects = [], []
             for i in range(self.steps_per_call):
-                state, (loss, correct) = step(state, (index[i], batches[i]))
+                state, (loss, correct) = step(state, (index[i], jax.tree.map(lambda a: a[i], per_step)))
                 losses.append(loss)
                 corrects.append(correct)
             return state, (sum(losses), sum(corrects))
-        state, (loss, correct) = jax.lax.scan(step, state, (index, batches))
+        state, (loss, correct) = jax.lax.scan(step, state, (index, per_step))
         return state, (loss.sum(), correct.sum())
+
+    def predict_examples(self, state, x):
+        """Logits of the examples `x` (eval mode), as :meth:`predict` for examples gathered by the caller."""
+        return self.forward(state["params"], state["stats"], x, train=False)[0]
 
     def epoch(self, state, fold, x, labels, epoch, lr):
         """One epoch of SGD on the fold's own training samples in one call: (state, metrics, test logits)."""

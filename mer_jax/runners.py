@@ -52,8 +52,8 @@ class FoldRunner(abc.ABC):
         """The fold count must be a multiple of this (pad with empty folds)."""
 
     @abc.abstractmethod
-    def _place(self, num_folds: int, devices: list, x: np.ndarray, labels: np.ndarray) -> tuple[list, list, list]:
-        """(groups: indices into the fold axis, the placement of each group's fold arrays, its (x, labels))."""
+    def _place(self, num_folds: int, devices: list) -> tuple[list, list, list]:
+        """(groups: indices into the fold axis, the placement of each group's fold arrays, of its x and labels)."""
 
     @abc.abstractmethod
     def _lift(self, fn: Callable, num_fold_args: int, num_shared_args: int) -> Callable:
@@ -69,6 +69,7 @@ class FoldRunner(abc.ABC):
         tuning: platform.Tuning,
         devices=None,
         fold_chunk: int = 0,
+        data_on_device: bool = True,
     ):
         if tuning.concurrent_folds < 1:
             raise ValueError(f"concurrent folds must be >= 1, got {tuning.concurrent_folds}")
@@ -81,7 +82,18 @@ class FoldRunner(abc.ABC):
         self.fold_chunk = fold_chunk
         self.num_folds = inputs.num_folds
         self.num_devices = len(devices or jax.devices())
-        self.groups, placements, self.shared = self._place(inputs.num_folds, list(devices or jax.devices()), x, labels)
+        self.groups, placements, data_placements = self._place(inputs.num_folds, list(devices or jax.devices()))
+        self.data_on_device = data_on_device
+        if data_on_device:  # one copy of x and the labels per placement, shared by its groups
+            on_device = {}
+            for placement in data_placements:
+                on_device.setdefault(placement, jax.device_put((x, labels), placement))
+            self.shared = [on_device[placement] for placement in data_placements]
+        else:  # each call's examples gathered here and sent with it (`_epoch_args`)
+            if program.steps_per_call >= program.steps_per_epoch > 1:
+                raise ValueError("data kept off the device needs a few steps per call, not whole epochs")
+            self.host_data = (x, labels)
+            self._test_index = [np.asarray(inputs.test_index[group]) for group in self.groups]
         self.concurrency = min(tuning.concurrent_folds, len(self.groups))
         self._num_steps = [np.asarray(inputs.num_steps[group]) for group in self.groups]  # on the host
         arrays = inputs.arrays()
@@ -91,11 +103,16 @@ class FoldRunner(abc.ABC):
         ]
         level_0 = {"xla_backend_optimization_level": 0} if tuning.unoptimized_init else None
         init = self._jit(program.init, 1, 0, compiler_options=level_0)
-        if program.whole_epoch_per_call:
+        if not data_on_device:
+            self._epoch = self._jit(program.fed_steps, 4, 3, donate_argnums=0)
+            self._order = self._jit(program.batch_order, 1, 1)
+            self._predict = self._jit(program.predict_examples, 2, 0)
+        elif program.whole_epoch_per_call:
             self._epoch = self._jit(program.epoch, 2, 4, donate_argnums=0)
         else:
             self._epoch = self._jit(program.steps, 2, 5, donate_argnums=0)
-        self._predict = self._jit(program.predict, 2, 1)
+        if data_on_device:
+            self._predict = self._jit(program.predict, 2, 1)
         self.states = [init(fold["key"]) for fold in self.folds]
         self._compiled = {}
 
@@ -109,12 +126,47 @@ class FoldRunner(abc.ABC):
 
         return jax.jit(under_tuning, **options)
 
-    def _epoch_args(self, index: int, epoch, lr, first=None):
-        """The arguments of a call of group `index`; `epoch`, `lr`, `first`: numbers or scalar arrays."""
-        x, labels = self.shared[index]
+    @property
+    def _whole_epoch_calls(self) -> bool:
+        return self.program.whole_epoch_per_call and self.data_on_device
+
+    def _epoch_args(self, index: int, epoch, lr, first=None, order=None):
+        """The arguments of a call of group `index`; `epoch`, `lr`, `first`: numbers or scalar arrays.
+        Data kept off the device: `order` is the group's `batch_order` of the epoch, on the host."""
+        if self.data_on_device:
+            x, labels = self.shared[index]
+        else:  # this call's examples (steps_per_call, batch_size, ...) per fold, gathered here
+            rows = order[..., int(first) : int(first) + self.program.steps_per_call, :]
+            x, labels = jax.device_put((self.host_data[0][rows], self.host_data[1][rows]), self._fold_placement(index))
         scalars = (jnp.asarray(epoch, jnp.int32), jnp.asarray(lr, jnp.float32))
         args = (self.states[index], self.folds[index], x, labels, *scalars)
         return args if first is None else (*args, jnp.asarray(first, jnp.int32))
+
+    def _fold_placement(self, index: int):
+        return self.folds[index]["key"].sharding
+
+    def _host_order(self, index: int, epoch) -> np.ndarray:
+        """Group `index`'s batches of `epoch` ((folds,) steps, batch_size) on the host."""
+        return np.asarray(self._order(self.folds[index], jnp.asarray(epoch, jnp.int32)))
+
+    def _test_chunks(self, index: int):
+        """Group `index`'s held-out examples in slices of `batch_size`, each ((folds,) batch_size, ...) on its
+        devices, for data kept off the device; the last slice padded with example 0."""
+        test = self._test_index[index]
+        size = self.program.batch_size
+        padded = -(-test.shape[-1] // size) * size
+        test = np.concatenate([test, np.zeros((*test.shape[:-1], padded - test.shape[-1]), test.dtype)], axis=-1)
+        for start in range(0, padded, size):
+            yield jax.device_put(self.host_data[0][test[..., start : start + size]], self._fold_placement(index))
+
+    def _predict_group(self, index: int, predict=None):
+        """The held-out logits of group `index`, by `predict` (default: the jitted prediction)."""
+        predict = predict or self._predict
+        if self.data_on_device:
+            return predict(self.states[index], self.folds[index], self.shared[index][0])
+        count = self._test_index[index].shape[-1]
+        logits = [predict(self.states[index], x) for x in self._test_chunks(index)]
+        return jnp.concatenate(logits, axis=-2)[..., :count, :]
 
     def _compile_key(self, index: int):
         """Groups whose fold arrays are placed alike run one compiled program."""
@@ -127,12 +179,17 @@ class FoldRunner(abc.ABC):
             key = self._compile_key(index)
             if key in self._compiled:
                 continue
-            if self.program.whole_epoch_per_call:
+            if self._whole_epoch_calls:
                 self._compiled[key] = self._epoch.lower(*self._epoch_args(index, 0, 0.0)).compile()
-            else:
+            elif self.data_on_device:
                 x, _ = self.shared[index]
                 steps = self._epoch.lower(*self._epoch_args(index, 0, 0.0, 0)).compile()
                 predict = self._predict.lower(self.states[index], self.folds[index], x).compile()
+                self._compiled[key] = (steps, predict)
+            else:
+                order = self._host_order(index, 0)
+                steps = self._epoch.lower(*self._epoch_args(index, 0, 0.0, 0, order)).compile()
+                predict = self._predict.lower(self.states[index], next(self._test_chunks(index))).compile()
                 self._compiled[key] = (steps, predict)
         return time.perf_counter() - start
 
@@ -141,8 +198,15 @@ class FoldRunner(abc.ABC):
         compiled = self._compiled[self._compile_key(0)]
         programs = compiled if isinstance(compiled, tuple) else (compiled,)
         group_size = len(np.atleast_1d(np.arange(self.num_folds)[self.groups[0]]))
+        if self.data_on_device:
+            data = tree_bytes(self.shared[0])  # every device holds all of x and the labels
+        else:  # a call's examples of its folds on the device (and the next call's, being sent)
+            x, labels = self.host_data
+            data = 2 * max(1, group_size // self.num_devices) * self.program.steps_per_call * self.program.batch_size
+            data *= (x[:1].nbytes + labels[:1].nbytes) * self._calls_at_once()
         return MemoryEstimate(
-            data=tree_bytes(self.shared[0]),  # every device holds all of x and the labels
+            data=data,
+            data_on_device=self.data_on_device,
             state_per_fold=tree_bytes(self.states[0]) // group_size,
             folds_per_device=-(-self.num_folds // self.num_devices),
             temp_per_call=max(temp_bytes(program) for program in programs),
@@ -167,7 +231,7 @@ class FoldRunner(abc.ABC):
         scalars = (jnp.int32(epoch), jnp.float32(lr))  # made once, not on every call
         firsts = [jnp.int32(call * program.steps_per_call) for call in range(program.calls_per_epoch)]
         outputs = self._each_group(lambda index: self._run_group_epoch(index, *scalars, firsts))
-        if not program.whole_epoch_per_call:
+        if not self._whole_epoch_calls:
             outputs = [(self._split_epoch_metrics(i, sums), logits) for i, (sums, logits) in enumerate(outputs)]
         return self._stack(metrics for metrics, _ in outputs), self._stack(logits for _, logits in outputs)
 
@@ -190,17 +254,18 @@ class FoldRunner(abc.ABC):
         """One epoch of group `index`: (metrics, held-out logits), or ((loss sum, correct sum) per call, logits)."""
         program = self.program
         compiled = self._compiled[self._compile_key(index)]
-        if program.whole_epoch_per_call:
+        if self._whole_epoch_calls:
             self.states[index], metrics, logits = compiled(*self._epoch_args(index, epoch, lr))
             return metrics, logits
         steps, predict = compiled
+        order = None if self.data_on_device else self._host_order(index, epoch)
         sums, group_steps = [], self._num_steps[index].max()
         for call, first in enumerate(firsts):
             if call * program.steps_per_call >= group_steps:  # every fold of the group is done
                 break
-            self.states[index], partial = steps(*self._epoch_args(index, epoch, lr, first))
+            self.states[index], partial = steps(*self._epoch_args(index, epoch, lr, first, order))
             sums.append(partial)
-        return sums, predict(self.states[index], self.folds[index], self.shared[index][0])
+        return sums, self._predict_group(index, predict)
 
     def _split_epoch_metrics(self, index: int, sums) -> dict[str, np.ndarray]:
         """The epoch metrics of group `index` from the (loss sum, correct sum) of each of its calls."""
@@ -229,9 +294,7 @@ class FoldRunner(abc.ABC):
         self.folds[index]["num_steps"] = jax.device_put(num_steps, self.folds[index]["num_steps"].sharding)
 
     def predict(self) -> np.ndarray:
-        return self._stack(
-            self._predict(state, fold, x) for state, fold, (x, _) in zip(self.states, self.folds, self.shared)
-        )
+        return self._stack(self._predict_group(index) for index in range(len(self.groups)))
 
     def _stack(self, per_group):
         """Host arrays with one leading fold axis from the groups' outputs."""
@@ -262,11 +325,10 @@ class LoopRunner(FoldRunner):
     def fold_multiple(cls, fold_chunk: int, num_devices: int) -> int:
         return 1
 
-    def _place(self, num_folds, devices, x, labels):
+    def _place(self, num_folds, devices):
         groups = list(range(num_folds))
         placements = [devices[f % len(devices)] for f in groups]
-        on_device = {d: (jax.device_put(x, d), jax.device_put(labels, d)) for d in devices}
-        return groups, placements, [on_device[d] for d in placements]
+        return groups, placements, placements
 
     def _lift(self, fn, num_fold_args, num_shared_args):
         return fn
@@ -292,7 +354,7 @@ class VmapRunner(FoldRunner):
         """The group size, `fold_chunk` rounded up to whole folds per device; the device count if 0."""
         return -(-fold_chunk // num_devices) * num_devices if fold_chunk else num_devices
 
-    def _place(self, num_folds, devices, x, labels):
+    def _place(self, num_folds, devices):
         self.mesh = Mesh(np.array(devices), ("fold",))
         chunk = self.fold_multiple(self.fold_chunk, len(devices)) if self.fold_chunk else num_folds
         if chunk % len(devices) or num_folds % chunk:
@@ -301,9 +363,7 @@ class VmapRunner(FoldRunner):
                 f"multiple of the device count and divide the (padded) fold count {num_folds}"
             )
         groups = [slice(start, start + chunk) for start in range(0, num_folds, chunk)]
-        shared = NamedSharding(self.mesh, P())
-        on_mesh = (jax.device_put(x, shared), jax.device_put(labels, shared))
-        return groups, [NamedSharding(self.mesh, P("fold"))] * len(groups), [on_mesh] * len(groups)
+        return groups, [NamedSharding(self.mesh, P("fold"))] * len(groups), [NamedSharding(self.mesh, P())] * len(groups)
 
     def _lift(self, fn, num_fold_args, num_shared_args):
         def per_device(*args):

@@ -231,7 +231,7 @@ def make_runner(
         batch_size=train.batch_size,
         steps_per_epoch=max(1, int(inputs.num_steps.max())),
         unroll=tuning.unroll_steps,
-        steps_per_call=tuning.steps_per_call,
+        steps_per_call=tuning.steps_per_call or (0 if train.data_on_device else 1),  # fed: a step a call at most
         masked=not runner_class.one_fold_per_call,  # one fold per call: the runner skips the steps beyond its own
     )
     runner = runner_class(
@@ -242,6 +242,7 @@ def make_runner(
         tuning=tuning,
         devices=devices,
         fold_chunk=train.fold_chunk,
+        data_on_device=train.data_on_device,
     )
     return runner, inputs
 

@@ -446,3 +446,17 @@ def test_the_memory_estimate_counts_each_folds_state_and_shrinks_with_fold_chunk
     assert chunked.folds_per_call == 2
     assert 0 < chunked.temp_per_call < whole.temp_per_call  # half the folds a call: fewer activations at once
     assert chunked.per_device < whole.per_device
+
+
+def test_data_kept_off_the_device_trains_as_data_on_it(tmp_path):
+    config, dataset, folds = tiny_setup("vmap")
+    on_device = train_folds(config, dataset, folds, progress=False)
+    np.save(tmp_path / "x.npy", dataset.x)  # read through a memory map, as a decoded cache would be
+    mapped = dataclasses.replace(dataset, x=np.load(tmp_path / "x.npy", mmap_mode="r"))
+    config.train.data_on_device = False
+    for strategy, fold_chunk, steps_per_call in (("vmap", 2, 0), ("loop", 0, 2)):
+        config.train.update(strategy=strategy, fold_chunk=fold_chunk, steps_per_call=steps_per_call)
+        fed = train_folds(config, mapped, folds, progress=False)
+        np.testing.assert_allclose(fed.test_logits, on_device.test_logits, rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(fed.history["train_loss"], on_device.history["train_loss"], rtol=1e-5)
+        assert not fed.memory.data_on_device and on_device.memory.data_on_device
