@@ -59,6 +59,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--size", type=int, default=60)
     parser.add_argument("--frames", type=int, default=8, help="roi_cnn_lstm, tlcnn: frames per clip")
     parser.add_argument("--paper-size", action="store_true", help="tlcnn: configs/tlcnn.py's sizes, not the CPU's")
+    parser.add_argument("--dtype", default="float32", choices=("float32", "bfloat16"), help="tlcnn: model.dtype")
     parser.add_argument("--strategy", default="auto", choices=("auto", "vmap", "loop"))
     parser.add_argument("--steps-per-call", type=int, default=0, help="train.steps_per_call (0: auto)")
     parser.add_argument("--concurrent-folds", type=int, default=0, help="train.concurrent_folds (0: auto)")
@@ -86,6 +87,8 @@ def staged_config(args: argparse.Namespace, strategy: str):
     if args.model == "tlcnn":
         config.stages.expressions.enabled = False
         config.data.input_shape = (args.frames, *config.data.input_shape[1:])
+        for stage in config.stages.values():
+            stage.model.dtype = args.dtype
     return config
 
 
@@ -242,7 +245,7 @@ def main(argv=None) -> None:
 def compare_staged(args: argparse.Namespace, dataset: Dataset) -> None:
     """roi_cnn_lstm, tlcnn: loop, vmap and one fold after another (`--compare`), or `--strategy` alone."""
     width = staged_config(args, "loop").stages.frames.model.get("width", None)
-    print(f"{args.model}{'' if width is None else f' (width {width:g})'}, {args.folds} folds, {args.examples} clips of {dataset.input_shape}, {args.epochs} epochs "
+    print(f"{args.model}{'' if width is None else f' (width {width:g}, {args.dtype})'}, {args.folds} folds, {args.examples} clips of {dataset.input_shape}, {args.epochs} epochs "
           f"per stage, batch {args.batch_size}, jax backend {jax.default_backend()} x{jax.device_count()}", flush=True)
     names = ("alone", "loop", "vmap") if args.compare else (args.strategy,)
     timings = {}

@@ -8,12 +8,13 @@ changes (docs/models.md, "TLCNN"):
 - the MEGC2019 composite in its three classes, 5 folds of whole subjects
   (`subject_kfold`);
 - stage a on the synthetic KDEF set (`mer-jax synth` writes it beside the
-  composite), at most 60 epochs; stage b 4 epochs; stage c 15 epochs, its
-  learning rate divided by 10 after 10.
+  composite) at all three angles, 210 images (the frontal 70 leave 14 to
+  validate on), batch 16, at most 60 epochs; stage b 4 epochs; stage c 15
+  epochs, its learning rate divided by 10 after 10.
 Build first:
   mer-jax synth --out runs/synth
   mer-jax build megc2019 --builder_config tim32 --manual_dir runs/synth --data_dir runs/tfds
-  mer-jax build kdef --builder_config frontal --manual_dir runs/synth --data_dir runs/tfds
+  mer-jax build kdef --builder_config all_angles --manual_dir runs/synth --data_dir runs/tfds
 """
 
 from mer_jax.config import sibling_config
@@ -36,9 +37,9 @@ def get_config():
     for stage in ("expressions", "frames", "clips"):
         config.stages[stage].model.width = WIDTH
         config.stages[stage].model.crop = CROP
-    config.stages.expressions.data = ("kdef/frontal",)
+    config.stages.expressions.data = ("kdef/all_angles",)  # 210 images: 42 of one person to validate on
     config.stages.expressions.input_shape = (240 // SHRINK, 320 // SHRINK, 3)
-    config.stages.expressions.train.update({"batch_size": 32, "epochs": 60})
+    config.stages.expressions.train.update({"batch_size": 16, "epochs": 60})
     config.stages.frames.train.update({"epochs": 4, "lr_step_epochs": 3})
     config.stages.clips.train.update({"epochs": 15, "lr_step_epochs": 10})
     return config

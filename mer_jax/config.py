@@ -40,6 +40,9 @@ def base_config(model: str = "rcn") -> ml_collections.ConfigDict:
     # from every clip ('paper', eq. 4 "on entire datasets") or from each fold's training clips ('per_fold';
     # one masked copy of the clips per fold: mer_jax/heat_mask.py)
     config.data.mask = "paper"
+    # regions and tim builds: decode once into <data_dir>/decoded/ and read x through a memory map, so the host
+    # holds the pages in use, not the data set (with train.data_on_device=False; docs/data.md)
+    config.data.memmap = False
     config.data.top_p = 0.30
     config.data.synthetic = ml_collections.ConfigDict(
         {"subjects_per_dataset": (6, 6, 6), "clips_per_subject": 12, "size": 60, "motion_scale": 1.0, "num_frames": 0}

@@ -173,6 +173,7 @@ def load(config: Any) -> Dataset:
             frames_per_clip=config.get("frames", 0),
             shrink=config.get("shrink", 1),
             region_tables=config.get("region_tables", None),
+            memmap=config.get("memmap", False),
         )
     if name != "synthetic_flow":
         raise ValueError(
@@ -284,6 +285,7 @@ def load_built(
     alpha: float = 8.0, augment: bool = False, mask: str = "paper", top_p: float = 0.30, frames_per_clip: int = 0,
     shrink: int = 1,
     region_tables: Mapping[str, Any] | None = None,
+    memmap: bool = False,
 ) -> Dataset:
     """Read a data set written by ``mer-jax build`` into a :class:`Dataset`, without TensorFlow.
 
@@ -319,6 +321,11 @@ def load_built(
         (``region_tables``). ``shrink`` applies to tim builds too (Wang et al.,
         Neurocomputing 2018): x is uint8 (N, T, 240 / shrink, 320 / shrink, 3),
         read clip by clip into one array allocated once.
+      memmap: regions and tim builds: the clips are decoded once into a .npy
+        file in ``<data_dir>/decoded/`` (:func:`mer_jax.region_clips.memmap_path`)
+        and x is a read-only memory map of it, so host memory holds the pages
+        in use, not the data set (with ``train.data_on_device=False``, TLCNN's
+        frames at full size; docs/data.md).
 
     Raises:
       FileNotFoundError: nothing built under that name.
@@ -342,6 +349,8 @@ def load_built(
         raise ValueError(f"config.data.frames and region_tables apply to regions builds, not {name}")
     if not (regions or tim) and shrink != 1:
         raise ValueError(f"config.data.shrink applies to regions and tim builds, not {name}")
+    if not (regions or tim) and memmap:
+        raise ValueError(f"config.data.memmap applies to regions and tim builds, not {name}")
     # The frames of a regions or tim build are read after the labels, into one uint8 array allocated once:
     # skipped (not decompressed) here.
     clip_frames = regions or tim
@@ -399,7 +408,13 @@ def load_built(
     order = np.argsort(sample_id)
     if clip_frames:
         rows = [xs[i] for i in order]
-        x, num_frames = region_clips.read(builder.as_data_source(split="train"), rows, frames_per_clip, name, shrink)
+        cache = None
+        if memmap:
+            decoded = Path(data_dir or DEFAULT_DATA_DIR).expanduser() / "decoded"
+            cache = region_clips.memmap_path(decoded, folder, rows, frames_per_clip, shrink)
+        x, num_frames = region_clips.read(
+            builder.as_data_source(split="train"), rows, frames_per_clip, name, shrink, cache
+        )
         extra = {} if tim else region_clips.extra(
             rows, np.asarray(label, np.int32)[order], len(names), num_frames, region_tables
         )

@@ -17,7 +17,11 @@ are padding, which a sequence model masks rather than learning from zeros.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
+import os
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -80,19 +84,35 @@ def shrunk(frames: np.ndarray, factor: int) -> np.ndarray:
     return np.round(blocks).astype(np.uint8)
 
 
+def memmap_path(folder: Path, build: Path, rows: Sequence[ClipRow], frames: int, shrink: int) -> Path:
+    """Where :func:`read` keeps the decoded clips of ``rows`` of the build in ``build``: a .npy file in
+    ``folder`` named after the build, and after everything its content depends on (the rows, frames, shrink,
+    and the build's files: a build made again gets a new file)."""
+    files = sorted((p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in build.iterdir() if p.is_file())
+    key = json.dumps([str(build.resolve()), files, [(r.index, r.sample_id, r.length) for r in rows], frames, shrink])
+    digest = hashlib.sha256(key.encode()).hexdigest()[:16]
+    return folder / f"{build.parent.parent.name}_{build.parent.name}_{build.name}_{digest}.npy"
+
+
 def read(
-    source: Sequence[Mapping[str, Any]], rows: Sequence[ClipRow], frames: int, name: str, shrink: int = 1
+    source: Sequence[Mapping[str, Any]], rows: Sequence[ClipRow], frames: int, name: str, shrink: int = 1,
+    memmap: Path | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(N, T, 6, H / shrink, W / shrink, 1) uint8 clips of ``rows`` in that order (:func:`shrunk`), and (N,)
     int32 real frame counts.
 
     The output is allocated once and each record is read and sampled into it,
-    so memory holds the result and one clip, not every clip twice.
+    so memory holds the result and one clip, not every clip twice. With
+    ``memmap`` (a .npy path, :func:`memmap_path`) the output is that file,
+    written once and then read through a read-only memory map: the host keeps
+    the pages in use, which the system can drop again, not the data set.
 
     Raises:
       ValueError: a record whose frame count is not its onset..offset (a damaged build; naming it).
     """
     counts = np.asarray([len(frame_positions(row.length, frames)) for row in rows], np.int32)
+    if memmap is not None and memmap.is_file():
+        return np.load(memmap, mmap_mode="r"), counts
     out = None
     for n, row in enumerate(rows):
         x = source[row.index]["x"]
@@ -103,8 +123,19 @@ def read(
             )
         clip = shrunk(x[frame_positions(row.length, frames)], shrink)
         if out is None:
-            out = np.zeros((len(rows), frames or int(counts.max()), *clip.shape[1:]), np.uint8)
+            shape = (len(rows), frames or int(counts.max()), *clip.shape[1:])
+            if memmap is None:
+                out = np.zeros(shape, np.uint8)
+            else:  # written under another name, renamed when complete: a file of that name is whole
+                memmap.parent.mkdir(parents=True, exist_ok=True)
+                partial = memmap.with_name(f"{memmap.stem}.{os.getpid()}.partial.npy")
+                out = np.lib.format.open_memmap(partial, mode="w+", dtype=np.uint8, shape=shape)
         out[n, : counts[n]] = clip
+    if memmap is not None:
+        out.flush()
+        del out
+        os.replace(partial, memmap)
+        return np.load(memmap, mmap_mode="r"), counts
     return out, counts
 
 

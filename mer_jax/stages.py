@@ -247,7 +247,11 @@ def train_region_stages(
 
 def stage_record(result: TrainResult, timing: dict | None) -> dict:
     """What the report keeps of one stage (train_and_evaluate's report.json `stages`)."""
-    last = {name: values[-1] for name, values in result.history.items() if len(values) and name.startswith("train")}
+    last_epoch = np.maximum(result.epochs_trained, 1) - 1  # a fold that stopped early: its own last epoch
+    last = {
+        name: values[last_epoch, np.arange(values.shape[1])]
+        for name, values in result.history.items() if len(values) and name.startswith("train")
+    }
     return {
         "strategy": result.strategy,
         "strategy_timing": timing,

@@ -13,6 +13,8 @@ from flax import nnx
 from mer_jax import protocols, stages
 from mer_jax.data import Dataset
 from mer_jax.models import create_model
+from mer_jax.stages import stage_record
+from mer_jax.train import TrainResult
 
 REPO = Path(__file__).resolve().parents[1]
 SIZE = 12  # every region 12 x 12 (the smallest its valid convolutions and pools take): the canvas too
@@ -221,3 +223,16 @@ def test_both_stages_learn_a_visible_class_and_nothing_without_it(signal):
         assert accuracy >= 0.8, accuracy
     else:
         assert accuracy <= 0.55, accuracy
+
+
+def test_a_stage_record_takes_each_folds_own_last_epoch():
+    history = {"train_loss": np.array([[1.0, 2.0], [0.5, np.nan], [0.25, np.nan]], np.float32),
+               "test_accuracy": np.zeros((3, 2))}
+    result = TrainResult(
+        test_logits=np.zeros((2, 1, 3)), test_index=np.zeros((2, 1), int), test_valid=np.ones((2, 1), bool),
+        history=history, epochs_trained=np.array([3, 1]), strategy="loop", train_seconds=1.0,
+        compile_seconds=0.0, state=None,
+    )
+    record = stage_record(result, None)
+    assert record["final_train_loss"] == (0.25 + 2.0) / 2  # the second fold stopped after its first epoch
+    assert record["epochs_trained"] == [3, 1]

@@ -9,6 +9,7 @@ build's worker pool keeps a bounded number of clips in flight.
 from __future__ import annotations
 
 import concurrent.futures
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -94,6 +95,20 @@ def test_tim32_stores_the_first_frames_landmark_rectangle_unaligned_at_240_by_32
         assert fallbacks == 0
         np.testing.assert_array_equal(again, x)
     assert moved >= 1
+
+
+def test_a_memory_mapped_load_equals_the_load_into_memory_and_is_decoded_once(built, monkeypatch):
+    data_dir = built.data_dir.split("/megc2019/")[0]
+    in_memory = data.load_built("megc2019/tim32", data_dir=data_dir, shrink=2)
+    mapped = data.load_built("megc2019/tim32", data_dir=data_dir, shrink=2, memmap=True)
+    assert isinstance(mapped.x, np.memmap) and not mapped.x.flags.writeable
+    np.testing.assert_array_equal(mapped.x, in_memory.x)
+    np.testing.assert_array_equal(mapped.sample_id, in_memory.sample_id)
+    (written,) = (Path(data_dir) / "decoded").iterdir()
+    assert written.suffix == ".npy" and "megc2019_tim32" in written.name
+    monkeypatch.setattr(data.region_clips, "shrunk", lambda *_: pytest.fail("decoded again"))
+    again = data.load_built("megc2019/tim32", data_dir=data_dir, shrink=2, memmap=True)  # the file, not the build
+    np.testing.assert_array_equal(again.x, in_memory.x)
 
 
 def test_tim_variants_are_checked():

@@ -224,3 +224,26 @@ def test_ablations_skip_stages_and_start_the_next_from_fresh_weights(skipped, mo
     assert calls[0][2] is None  # the first stage run starts from fresh weights
     for (_, _, _, before), (_, _, start, _) in zip(calls, calls[1:]):  # each later one from the one before
         jax.tree.map(lambda b, s: np.testing.assert_array_equal(np.broadcast_to(b, s.shape), s), before, start)
+
+
+def test_bfloat16_computes_the_layers_in_bfloat16_and_keeps_the_weights_and_logits_float32():
+    x = np.random.default_rng(0).integers(0, 255, (2, 6, 70, 70, 3)).astype(np.uint8)
+    full = create_model(small("tlcnn"), num_classes=3, input_shape=x.shape[1:], rngs=nnx.Rngs(0))
+    mixed = create_model(small("tlcnn", dtype="bfloat16"), num_classes=3, input_shape=x.shape[1:], rngs=nnx.Rngs(0))
+    assert {leaf.dtype for leaf in jax.tree.leaves(nnx.state(mixed, nnx.Param))} == {jnp.dtype(jnp.float32)}
+    ours, theirs = full(x), mixed(x)
+    assert theirs.dtype == jnp.float32
+    np.testing.assert_allclose(theirs, ours, atol=0.05 * float(jnp.abs(ours).max()))
+    assert not np.array_equal(theirs, ours)  # really computed in another precision
+    with pytest.raises(ValueError, match="model.dtype='float16'"):
+        create_model(small("tlcnn", dtype="float16"), num_classes=3, input_shape=x.shape[1:], rngs=nnx.Rngs(0))
+
+
+def test_three_stages_learn_in_bfloat16_with_the_data_off_the_device():
+    clips, images = tiny_data(True)
+    config = tiny_config()
+    config.train.data_on_device = False
+    for stage in config.stages.values():
+        stage.model.dtype = "bfloat16"
+    result = transfer.train_transfer_stages(config, clips, protocols.loso(clips.subject), images=images, progress=False)
+    assert held_out_accuracy(result, clips) >= 0.8

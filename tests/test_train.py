@@ -159,9 +159,9 @@ def test_a_run_resumes_after_a_change_of_how_folds_are_run_only(tmp_path):
     train_folds(config, dataset, folds, checkpoint_dir=tmp_path, progress=False)
     # Groups of 3 folds pad the 4 folds to 6, and back: a checkpoint takes the other run's empty folds.
     changes = {"epochs": 2, "checkpoint_every": 2, "strategy": "vmap", "fold_chunk": 3, "steps_per_call": 2,
-               "concurrent_folds": 2}
+               "concurrent_folds": 2, "data_on_device": False}
     assert set(changes) == set(RESUMABLE_ACROSS)
-    for update in (changes, {"epochs": 3, "strategy": "loop", "fold_chunk": 0}):
+    for update in (changes, {"epochs": 3, "strategy": "loop", "fold_chunk": 0, "data_on_device": True}):
         config.train.update(update)
         epochs_run = []
         resumed = train_folds(

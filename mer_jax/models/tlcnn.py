@@ -33,8 +33,12 @@ normalisation (5 channels, alpha 1e-4, beta 0.75), an LSTM of 256 units
 were built), He-normal weights. ``width`` scales every layer's width (CPU tests
 and the synthetic config); 1 is the paper's.
 
+``dtype`` "bfloat16" computes the convolutions and fully connected layers in
+bfloat16 (mixed precision: the weights, their updates, the response
+normalisation, the LSTM and the logits stay float32; docs/models.md, "TLCNN").
+
 Config keys (`config.model`, see :func:`default_config`): name, width, crop,
-clip_frames, dropout, lstm_units.
+clip_frames, dropout, lstm_units, dtype.
 """
 
 from __future__ import annotations
@@ -63,6 +67,7 @@ FC = 4096  # FC6 and FC7 (sec. 3.4)
 LRN_SIZE, LRN_ALPHA, LRN_BETA, LRN_K = 5, 1e-4, 0.75, 1.0
 
 kernel_init = nnx.initializers.he_normal()
+DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
 
 
 def default_config() -> ml_collections.ConfigDict:
@@ -75,6 +80,7 @@ def default_config() -> ml_collections.ConfigDict:
             "clip_frames": 16,  # tlcnn, training: consecutive frames drawn at random from a clip, sec. 4.2
             "dropout": 0.5,  # after FC6 and FC7, sec. 3.4
             "lstm_units": 256,  # unstated in the paper: Donahue et al.'s LRCN (CVPR 2015) value
+            "dtype": "float32",  # float32 | bfloat16: the convolutions' and FC layers' computation (mixed precision)
         }
     )
 
@@ -95,9 +101,14 @@ def create(config: ml_collections.ConfigDict, *, num_classes: int, input_shape: 
     *_, height, width, channels = input_shape
     if min(height, width) < config.crop:
         raise ValueError(f"model.crop={config.crop} does not fit the data's {height} x {width} frames")
-    trunk = FrameTrunk(channels, config.crop, width=config.width, rngs=rngs)
+    if config.dtype not in DTYPES:
+        raise ValueError(f"model.dtype={config.dtype!r}; valid: {tuple(DTYPES)}")
+    dtype = DTYPES[config.dtype]
+    trunk = FrameTrunk(channels, config.crop, width=config.width, dtype=dtype, rngs=rngs)
     if config.name == "tlcnn_cnn":
-        return FrameCNN(trunk, num_classes, crop=config.crop, dropout=config.dropout, width=config.width, rngs=rngs)
+        return FrameCNN(
+            trunk, num_classes, crop=config.crop, dropout=config.dropout, width=config.width, dtype=dtype, rngs=rngs
+        )
     if input_shape[0] < config.clip_frames:
         raise ValueError(
             f"model.clip_frames={config.clip_frames} is more than the clips' {input_shape[0]} frames"
@@ -126,13 +137,15 @@ def max_pool(x: jax.Array) -> jax.Array:
 
 
 def response_normalization(x: jax.Array) -> jax.Array:
-    """Local response normalisation across channels: x / (k + alpha / n * sum of x^2 over n neighbours)^beta."""
+    """Local response normalisation across channels: x / (k + alpha / n * sum of x^2 over n neighbours)^beta,
+    computed in float32 and returned in x's dtype."""
+    dtype, x = x.dtype, x.astype(jnp.float32)
     squares = jnp.square(x)
     half = LRN_SIZE // 2
     window = jax.lax.reduce_window(
         squares, 0.0, jax.lax.add, (1, 1, 1, LRN_SIZE), (1, 1, 1, 1), ((0, 0), (0, 0), (0, 0), (half, half))
     )
-    return x / (LRN_K + LRN_ALPHA / LRN_SIZE * window) ** LRN_BETA
+    return (x / (LRN_K + LRN_ALPHA / LRN_SIZE * window) ** LRN_BETA).astype(dtype)
 
 
 def data_layer(x: jax.Array, crop: int, *, train: bool, rngs: nnx.Rngs | None) -> jax.Array:
@@ -174,7 +187,7 @@ def last_side(crop: int) -> int:
 class FrameTrunk(nnx.Module):
     """C1 .. C5 with their pools and normalisations, then FC6 with its ReLU: one frame's FC6 feature (sec. 3.4-3.5)."""
 
-    def __init__(self, channels: int, crop: int, *, width: float, rngs: nnx.Rngs):
+    def __init__(self, channels: int, crop: int, *, width: float, dtype=jnp.float32, rngs: nnx.Rngs):
         side = last_side(crop)
         if side < 1:
             smallest = next(size for size in range(crop, 10 * crop + 100) if last_side(size) >= 1)
@@ -183,11 +196,13 @@ class FrameTrunk(nnx.Module):
         self.convs = nnx.List([
             nnx.Conv(
                 widths[i], widths[i + 1], (kernel, kernel), strides=stride, padding=padding,
-                kernel_init=kernel_init, conv_general_dilated=layers.conv_general_dilated, rngs=rngs,
+                kernel_init=kernel_init, conv_general_dilated=layers.conv_general_dilated, dtype=dtype, rngs=rngs,
             )
             for i, (_, kernel, stride, padding, *_) in enumerate(CONVS)
         ])
-        self.fc6 = nnx.Linear(side * side * widths[-1], scaled(FC, width), kernel_init=kernel_init, rngs=rngs)
+        self.fc6 = nnx.Linear(
+            side * side * widths[-1], scaled(FC, width), kernel_init=kernel_init, dtype=dtype, rngs=rngs
+        )
 
     @property
     def features(self) -> int:
@@ -207,18 +222,20 @@ class FrameTrunk(nnx.Module):
 class FrameCNN(nnx.Module):
     """``tlcnn_cnn``: the trunk, dropout, FC7 (ReLU), dropout, FC8 to the classes (sec. 3.4). (B, H, W, C) -> logits."""
 
-    def __init__(self, trunk: FrameTrunk, num_classes: int, *, crop: int, dropout: float, width: float, rngs):
+    def __init__(
+        self, trunk: FrameTrunk, num_classes: int, *, crop: int, dropout: float, width: float, dtype=jnp.float32, rngs,
+    ):
         self.trunk = trunk
         self.crop = crop
         self.dropout = nnx.Dropout(dropout)
-        self.fc7 = nnx.Linear(trunk.features, scaled(FC, width), kernel_init=kernel_init, rngs=rngs)
+        self.fc7 = nnx.Linear(trunk.features, scaled(FC, width), kernel_init=kernel_init, dtype=dtype, rngs=rngs)
         self.fc8 = nnx.Linear(scaled(FC, width), num_classes, kernel_init=kernel_init, rngs=rngs)
 
     def __call__(self, x: jax.Array, *, train: bool = False, rngs: nnx.Rngs | None = None) -> jax.Array:
         x = self.dropout(self.trunk(data_layer(x, self.crop, train=train, rngs=rngs)), deterministic=not train,
                          rngs=rngs)
         x = self.dropout(jax.nn.relu(self.fc7(x)), deterministic=not train, rngs=rngs)
-        return self.fc8(x)
+        return self.fc8(x.astype(jnp.float32))
 
 
 class LSTM(nnx.Module):
@@ -268,6 +285,6 @@ class TLCNN(nnx.Module):
             x = jax.vmap(lambda clip, start: jax.lax.dynamic_slice_in_dim(clip, start, self.clip_frames))(x, starts)
         x = data_layer(x, self.crop, train=train, rngs=rngs)
         b, t = x.shape[:2]
-        features = self.trunk(x.reshape(b * t, *x.shape[2:])).reshape(b, t, -1)
+        features = self.trunk(x.reshape(b * t, *x.shape[2:])).reshape(b, t, -1).astype(jnp.float32)
         steps = self.lstm(self.dropout(features, deterministic=not train, rngs=rngs))
         return self.fc8(steps).mean(axis=1)
