@@ -26,6 +26,7 @@ def config_fingerprint(config: ml_collections.ConfigDict, folds: np.ndarray) -> 
     and `folds`, what numbers the folds' random keys (their ids and seeds)."""
     as_dict = config.to_dict()
     as_dict["train"] = {k: v for k, v in as_dict["train"].items() if k not in RESUMABLE_ACROSS}
+    as_dict["data"] = {k: v for k, v in as_dict["data"].items() if k != "memmap"}  # where x is read from only
     return json.dumps({"config": as_dict, "folds": np.asarray(folds).tolist()}, sort_keys=True, default=str)
 
 

@@ -20,6 +20,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,7 @@ import numpy as np
 
 from mer_jax import region_labels
 
+MEMMAP_FORMAT = 1  # raised when what read() stores changes (frame_positions, shrunk): older files are not used
 NUM_FRAMES = "num_frames"  # Dataset.extra key: (N,) int32 real frames per clip
 REGION_LABEL = "region_label"  # Dataset.extra key: (N, 6) int32 region labels, num_classes = "not me"
 
@@ -89,7 +91,8 @@ def memmap_path(folder: Path, build: Path, rows: Sequence[ClipRow], frames: int,
     ``folder`` named after the build, and after everything its content depends on (the rows, frames, shrink,
     and the build's files: a build made again gets a new file)."""
     files = sorted((p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in build.iterdir() if p.is_file())
-    key = json.dumps([str(build.resolve()), files, [(r.index, r.sample_id, r.length) for r in rows], frames, shrink])
+    rows_key = [(r.index, r.sample_id, r.length) for r in rows]
+    key = json.dumps([MEMMAP_FORMAT, str(build.resolve()), files, rows_key, frames, shrink])
     digest = hashlib.sha256(key.encode()).hexdigest()[:16]
     return folder / f"{build.parent.parent.name}_{build.parent.name}_{build.name}_{digest}.npy"
 
@@ -111,8 +114,22 @@ def read(
       ValueError: a record whose frame count is not its onset..offset (a damaged build; naming it).
     """
     counts = np.asarray([len(frame_positions(row.length, frames)) for row in rows], np.int32)
-    if memmap is not None and memmap.is_file():
-        return np.load(memmap, mmap_mode="r"), counts
+    if memmap is None:
+        return _read_into(source, rows, frames, name, shrink, counts, None), counts
+    if not memmap.is_file():
+        memmap.parent.mkdir(parents=True, exist_ok=True)
+        handle, partial = tempfile.mkstemp(dir=memmap.parent, prefix=f"{memmap.stem}.", suffix=".partial.npy")
+        os.close(handle)
+        try:  # written under a name of its own, renamed when complete: a file of the final name is whole
+            _read_into(source, rows, frames, name, shrink, counts, Path(partial))
+            os.replace(partial, memmap)
+        finally:
+            Path(partial).unlink(missing_ok=True)
+    return np.load(memmap, mmap_mode="r"), counts
+
+
+def _read_into(source, rows, frames, name, shrink, counts, path: Path | None) -> np.ndarray | None:
+    """The clips of :func:`read` in a new array, or written to the .npy file `path` (then synced; None)."""
     out = None
     for n, row in enumerate(rows):
         x = source[row.index]["x"]
@@ -124,19 +141,18 @@ def read(
         clip = shrunk(x[frame_positions(row.length, frames)], shrink)
         if out is None:
             shape = (len(rows), frames or int(counts.max()), *clip.shape[1:])
-            if memmap is None:
+            if path is None:
                 out = np.zeros(shape, np.uint8)
-            else:  # written under another name, renamed when complete: a file of that name is whole
-                memmap.parent.mkdir(parents=True, exist_ok=True)
-                partial = memmap.with_name(f"{memmap.stem}.{os.getpid()}.partial.npy")
-                out = np.lib.format.open_memmap(partial, mode="w+", dtype=np.uint8, shape=shape)
+            else:
+                out = np.lib.format.open_memmap(path, mode="w+", dtype=np.uint8, shape=shape)
         out[n, : counts[n]] = clip
-    if memmap is not None:
-        out.flush()
-        del out
-        os.replace(partial, memmap)
-        return np.load(memmap, mmap_mode="r"), counts
-    return out, counts
+    if path is None:
+        return out
+    out.flush()
+    del out
+    with open(path, "rb+") as file:
+        os.fsync(file.fileno())
+    return None
 
 
 def extra(

@@ -90,8 +90,6 @@ class FoldRunner(abc.ABC):
                 on_device.setdefault(placement, jax.device_put((x, labels), placement))
             self.shared = [on_device[placement] for placement in data_placements]
         else:  # each call's examples gathered here and sent with it (`_epoch_args`)
-            if program.steps_per_call >= program.steps_per_epoch > 1:
-                raise ValueError("data kept off the device needs a few steps per call, not whole epochs")
             self.host_data = (x, labels)
             self._test_index = [np.asarray(inputs.test_index[group]) for group in self.groups]
         self.concurrency = min(tuning.concurrent_folds, len(self.groups))
@@ -164,9 +162,10 @@ class FoldRunner(abc.ABC):
         predict = predict or self._predict
         if self.data_on_device:
             return predict(self.states[index], self.folds[index], self.shared[index][0])
-        count = self._test_index[index].shape[-1]
-        logits = [predict(self.states[index], x) for x in self._test_chunks(index)]
-        return jnp.concatenate(logits, axis=-2)[..., :count, :]
+        test = self._test_index[index]
+        axis = test.ndim - 1  # the examples' axis, after the group's fold axis (vmap)
+        logits = jnp.concatenate([predict(self.states[index], x) for x in self._test_chunks(index)], axis=axis)
+        return jax.lax.slice_in_dim(logits, 0, test.shape[-1], axis=axis)
 
     def _compile_key(self, index: int):
         """Groups whose fold arrays are placed alike run one compiled program."""

@@ -49,6 +49,7 @@ def cache_key(config: ml_collections.ConfigDict, input_shape: tuple[int, ...]) -
             "input_shape": list(input_shape),
             "steps_per_call": int(config.train.steps_per_call),
             "fold_chunk": int(config.train.fold_chunk),
+            "data_on_device": bool(config.train.get("data_on_device", True)),
         },
         sort_keys=True,
     )

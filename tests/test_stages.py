@@ -14,7 +14,7 @@ from mer_jax import protocols, stages
 from mer_jax.data import Dataset
 from mer_jax.models import create_model
 from mer_jax.stages import stage_record
-from mer_jax.train import TrainResult
+from mer_jax.train import TrainResult, train_folds
 
 REPO = Path(__file__).resolve().parents[1]
 SIZE = 12  # every region 12 x 12 (the smallest its valid convolutions and pools take): the canvas too
@@ -236,3 +236,20 @@ def test_a_stage_record_takes_each_folds_own_last_epoch():
     record = stage_record(result, None)
     assert record["final_train_loss"] == (0.25 + 2.0) / 2  # the second fold stopped after its first epoch
     assert record["epochs_trained"] == [3, 1]
+
+
+def test_region_logits_of_data_kept_off_the_device_are_those_of_data_on_it():
+    clips = tiny_clips()
+    frames, region_labels, clip = stages.frame_dataset(clips)
+    config = stages.stage_config(tiny_config("vmap"), "cnn")
+    config.train.epochs = 1
+    folds = stages.frame_folds(loso(clips), clip)
+    folds = protocols.Folds(~folds.train_masks, folds.names, folds.train_masks)  # score the other frames
+    runs = {}
+    for on_device in (True, False):
+        config.train.data_on_device = on_device
+        runs[on_device] = train_folds(config, frames, folds, train_labels=region_labels,
+                                      label_classes=clips.num_classes + 1, progress=False)
+    assert runs[False].test_logits.shape == runs[True].test_logits.shape  # (folds, frames, regions, classes)
+    assert runs[True].test_logits.shape[2:] == (6, clips.num_classes + 1)
+    np.testing.assert_allclose(runs[False].test_logits, runs[True].test_logits, rtol=1e-5, atol=1e-5)

@@ -56,11 +56,11 @@ def conv_sliced_weight_grad(lhs: jax.Array, rhs: jax.Array, *args, **kwargs) -> 
         lhs, rhs = residuals
         grad_lhs = jax.vjp(lambda a: conv(a, rhs), lhs)[1](grad)[0]
         slices = batch // WEIGHT_GRAD_CHUNK
-        grad_rhs = sum(
-            jax.vjp(lambda w: conv(part, w), rhs)[1](grad_part)[0]
+        grad_rhs = sum(  # summed in float32 whatever the computation's dtype (bfloat16: model.dtype)
+            jax.vjp(lambda w: conv(part, w), rhs)[1](grad_part)[0].astype(jnp.float32)
             for part, grad_part in zip(jnp.split(lhs, slices), jnp.split(grad, slices))
         )
-        return grad_lhs, grad_rhs
+        return grad_lhs, grad_rhs.astype(rhs.dtype)
 
     sliced_weight_grad.defvjp(forward, backward)
     return sliced_weight_grad(lhs, rhs)
