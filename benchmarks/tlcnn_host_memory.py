@@ -78,6 +78,7 @@ def run_case(args: argparse.Namespace) -> dict:
         config.stages.clips.model.update(width=args.width, crop=args.crop)
         config.stages.clips.train.epochs = 1
         config.train.data_on_device = args.case == "train_in_memory"
+        config.train.strategy = args.strategy
         folds = protocols.folds_of_config(config.protocol, subjects=dataset.subject, labels=dataset.label)
         start = time.perf_counter()
         stages.train_stages(config, dataset, folds, progress=False)
@@ -93,6 +94,7 @@ def main(argv=None) -> None:
     parser.add_argument("--shrink", type=int, default=1)
     parser.add_argument("--width", type=float, default=1 / 16, help="model.width of the training cases")
     parser.add_argument("--crop", type=int, default=227, help="model.crop of the training cases")
+    parser.add_argument("--strategy", default="loop", choices=("auto", "loop", "vmap"), help="train.strategy")
     parser.add_argument("--case", choices=CASES, help="run this case here (the default runs each in a subprocess)")
     args = parser.parse_args(argv)
     if args.case:

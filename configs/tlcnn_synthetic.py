@@ -34,9 +34,13 @@ def get_config():
     config.data.input_shape = (32, 240 // SHRINK, 320 // SHRINK, 3)
     config.protocol.name = "subject_kfold"
     config.protocol.k = 5
+    config.train.strategy = "loop"  # XLA:CPU runs vmap's grouped convolutions many times slower (and timing it costs GBs)
+    config.train.optimizer = "adam"
     for stage in ("expressions", "frames", "clips"):
         config.stages[stage].model.width = WIDTH
         config.stages[stage].model.crop = CROP
+        config.stages[stage].model.dropout = 0.0
+        config.stages[stage].train.learning_rate = 1e-3
     config.stages.expressions.data = ("kdef/all_angles",)  # 210 images: 42 of one person to validate on
     config.stages.expressions.input_shape = (240 // SHRINK, 320 // SHRINK, 3)
     config.stages.expressions.train.update({"batch_size": 16, "epochs": 60})

@@ -40,7 +40,7 @@ def load_config(path: str, overrides: list[str]):
 def synth(args) -> None:
     from mer_jax.synth import write_synthetic_composite
 
-    summary = write_synthetic_composite(args.out, seed=args.seed)
+    summary = write_synthetic_composite(args.out, seed=args.seed, expression_scale=args.expression_scale)
     print(
         f"wrote {len(summary['clips'])} clips ({summary['frames']} frames, {summary['bytes'] / 1e6:.0f} MB) "
         f"in {summary['seconds']:.0f} s to {args.out}\nbuild them: mer-jax build megc2019 --manual_dir {args.out}"
@@ -52,7 +52,7 @@ def synth(args) -> None:
         print(
             f"wrote {images['images']} posed expression images of {len(images['subjects'])} people "
             f"({images['bytes'] / 1e6:.0f} MB) in {images['seconds']:.0f} s to {images['folder']}\n"
-            f"build them: mer-jax build kdef --manual_dir {args.out} --builder_config frontal"
+            f"build them: mer-jax build kdef --manual_dir {args.out} --builder_config all_angles"
         )
 
 
@@ -143,6 +143,11 @@ def make_parser() -> argparse.ArgumentParser:
     )
     command.add_argument("--out", required=True, help="folder to write (use it as --manual_dir of `mer-jax build`)")
     command.add_argument("--seed", type=int, default=0, help="random seed of the composite (default 0)")
+    command.add_argument(
+        "--expression_scale", type=float, default=1.0,
+        help="factor on every clip's expression amplitude (default 1: about a pixel; 0: the expression-free "
+        "control; 10: a macro-expression)",
+    )
     command.add_argument(
         "--no_expressions", action="store_true",
         help="skip the synthetic posed-expression images in KDEF's layout (<out>/KDEF/, about 10 s)",

@@ -33,6 +33,12 @@ from mer_jax.host_memory import retain_freed_memory
 from mer_jax.parallel import FoldInputs, FoldProgram
 
 
+# Data kept off the device: calls of a group dispatched and not yet finished, each holding its batches. The
+# host gathers the next call's batches while the device runs the one before; without a bound it ran a whole
+# epoch ahead, holding every batch of it (docs/benchmarks.md, "TLCNN").
+CALLS_IN_FLIGHT = 2
+
+
 class FoldRunner(abc.ABC):
     """Applies a FoldProgram to every fold, one group of folds per compiled call.
 
@@ -75,7 +81,9 @@ class FoldRunner(abc.ABC):
             raise ValueError(f"concurrent folds must be >= 1, got {tuning.concurrent_folds}")
         if not (program.masked or self.one_fold_per_call):
             raise ValueError(f"an unmasked FoldProgram runs one fold per call: {self.strategy} runs groups of folds")
-        if tuning.retain_freed_memory:
+        if tuning.retain_freed_memory and data_on_device:
+            # Not with data off the device: each call's batches are new host arrays, and glibc keeping every
+            # freed block grew a stage-c run by 1.5 GB an epoch (docs/benchmarks.md, "TLCNN")
             retain_freed_memory()
         self.program = program
         self.tuning = tuning
@@ -262,6 +270,8 @@ class FoldRunner(abc.ABC):
         for call, first in enumerate(firsts):
             if call * program.steps_per_call >= group_steps:  # every fold of the group is done
                 break
+            if order is not None and call >= CALLS_IN_FLIGHT:  # bound the batches waiting on the host
+                jax.block_until_ready(sums[call - CALLS_IN_FLIGHT])
             self.states[index], partial = steps(*self._epoch_args(index, epoch, lr, first, order))
             sums.append(partial)
         return sums, self._predict_group(index, predict)

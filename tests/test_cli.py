@@ -64,6 +64,8 @@ def test_usage_errors_are_clear():
     assert result.returncode != 0 and "nothing_here.py" in result.stderr and "Traceback" not in result.stderr
     result = mer_jax("synth", "--out", "x", "--config.train.epochs=3")
     assert result.returncode != 0 and "unrecognized arguments: --config.train.epochs=3" in result.stderr
+    result = mer_jax("synth", "--out", "x", "--expression_scale=-1")  # reaches write_synthetic_composite
+    assert result.returncode != 0 and "expression_scale must be >= 0; got -1.0" in result.stderr
 
 
 @pytest.mark.parametrize("command", ["synth", "build", "train", "search", "describe", "predict"])
