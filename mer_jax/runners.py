@@ -29,7 +29,7 @@ from jax.sharding import PartitionSpec as P
 
 from mer_jax import platform
 from mer_jax.device_memory import MemoryEstimate, temp_bytes, tree_bytes
-from mer_jax.host_memory import retain_freed_memory
+from mer_jax.host_memory import release_large_blocks, retain_freed_memory
 from mer_jax.parallel import FoldInputs, FoldProgram
 
 
@@ -81,9 +81,9 @@ class FoldRunner(abc.ABC):
             raise ValueError(f"concurrent folds must be >= 1, got {tuning.concurrent_folds}")
         if not (program.masked or self.one_fold_per_call):
             raise ValueError(f"an unmasked FoldProgram runs one fold per call: {self.strategy} runs groups of folds")
-        if tuning.retain_freed_memory and data_on_device:
-            # Not with data off the device: each call's batches are new host arrays, and glibc keeping every
-            # freed block grew a stage-c run by 1.5 GB an epoch (docs/benchmarks.md, "TLCNN")
+        if not data_on_device:  # each call's batches are new host arrays: freed blocks go back at once
+            release_large_blocks()
+        elif tuning.retain_freed_memory:
             retain_freed_memory()
         self.program = program
         self.tuning = tuning

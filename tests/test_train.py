@@ -448,9 +448,12 @@ def test_the_memory_estimate_counts_each_folds_state_and_shrinks_with_fold_chunk
     assert chunked.per_device < whole.per_device
 
 
-def test_data_kept_off_the_device_trains_as_data_on_it(tmp_path):
+def test_data_kept_off_the_device_trains_as_data_on_it(tmp_path, monkeypatch):
     config, dataset, folds = tiny_setup("vmap")
     on_device = train_folds(config, dataset, folds, progress=False)
+    calls = collections.Counter()
+    for name in ("retain_freed_memory", "release_large_blocks"):  # glibc's settings: which one a run makes
+        monkeypatch.setattr(runners, name, lambda _name=name: calls.update([_name]))
     np.save(tmp_path / "x.npy", dataset.x)  # read through a memory map, as a decoded cache would be
     mapped = dataclasses.replace(dataset, x=np.load(tmp_path / "x.npy", mmap_mode="r"))
     config.train.data_on_device = False
@@ -460,3 +463,5 @@ def test_data_kept_off_the_device_trains_as_data_on_it(tmp_path):
         np.testing.assert_allclose(fed.test_logits, on_device.test_logits, rtol=1e-5, atol=1e-5)
         np.testing.assert_allclose(fed.history["train_loss"], on_device.history["train_loss"], rtol=1e-5)
         assert not fed.memory.data_on_device and on_device.memory.data_on_device
+    # Each call's batches are new host arrays: glibc hands them back, not keeps them (docs/benchmarks.md, TLCNN)
+    assert set(calls) == {"release_large_blocks"}
