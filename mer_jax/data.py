@@ -410,7 +410,7 @@ def load_built(
         rows = [xs[i] for i in order]
         cache = None
         if memmap:
-            decoded = Path(data_dir or DEFAULT_DATA_DIR).expanduser() / "decoded"
+            decoded = folder.parents[2] / "decoded"  # folder: <data_dir>/<dataset>/<config>/<version>
             cache = region_clips.memmap_path(decoded, folder, rows, frames_per_clip, shrink)
         x, num_frames = region_clips.read(
             builder.as_data_source(split="train"), rows, frames_per_clip, name, shrink, cache

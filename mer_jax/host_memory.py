@@ -27,12 +27,9 @@ def retain_freed_memory() -> bool:
     thread-arena heaps), so the memory is reused. Process-wide; a no-op
     (False) where the C library is not glibc.
     """
-    try:
-        libc = ctypes.CDLL(None)
-        mallopt = libc.mallopt
-    except (OSError, AttributeError):
+    mallopt = _mallopt()
+    if mallopt is None:
         return False
-    mallopt.argtypes = (ctypes.c_int, ctypes.c_int)
     settings = (
         (_M_MMAP_THRESHOLD, _HEAP_RETAIN_BYTES),
         (_M_TRIM_THRESHOLD, _HEAP_RETAIN_BYTES),
@@ -58,9 +55,15 @@ def release_large_blocks() -> bool:
     "TLCNN"). Process-wide; it replaces `retain_freed_memory`'s threshold. A
     no-op (False) where the C library is not glibc.
     """
+    mallopt = _mallopt()
+    return mallopt is not None and bool(mallopt(_M_MMAP_THRESHOLD, _BATCH_MMAP_BYTES))
+
+
+def _mallopt():
+    """glibc's `mallopt(option, value)`, or None where the C library has none."""
     try:
         mallopt = ctypes.CDLL(None).mallopt
     except (OSError, AttributeError):
-        return False
+        return None
     mallopt.argtypes = (ctypes.c_int, ctypes.c_int)
-    return bool(mallopt(_M_MMAP_THRESHOLD, _BATCH_MMAP_BYTES))
+    return mallopt

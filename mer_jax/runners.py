@@ -113,11 +113,11 @@ class FoldRunner(abc.ABC):
             self._epoch = self._jit(program.fed_steps, 4, 3, donate_argnums=0)
             self._order = self._jit(program.batch_order, 1, 1)
             self._predict = self._jit(program.predict_examples, 2, 0)
-        elif program.whole_epoch_per_call:
-            self._epoch = self._jit(program.epoch, 2, 4, donate_argnums=0)
         else:
-            self._epoch = self._jit(program.steps, 2, 5, donate_argnums=0)
-        if data_on_device:
+            if program.whole_epoch_per_call:
+                self._epoch = self._jit(program.epoch, 2, 4, donate_argnums=0)
+            else:
+                self._epoch = self._jit(program.steps, 2, 5, donate_argnums=0)
             self._predict = self._jit(program.predict, 2, 1)
         self.states = [init(fold["key"]) for fold in self.folds]
         self._compiled = {}
@@ -177,7 +177,7 @@ class FoldRunner(abc.ABC):
 
     def _compile_key(self, index: int):
         """Groups whose fold arrays are placed alike run one compiled program."""
-        return self.folds[index]["key"].sharding
+        return self._fold_placement(index)
 
     def compile(self) -> float:
         """Compiles the training programs (once per placement); returns the seconds it took."""
@@ -188,16 +188,13 @@ class FoldRunner(abc.ABC):
                 continue
             if self._whole_epoch_calls:
                 self._compiled[key] = self._epoch.lower(*self._epoch_args(index, 0, 0.0)).compile()
-            elif self.data_on_device:
-                x, _ = self.shared[index]
-                steps = self._epoch.lower(*self._epoch_args(index, 0, 0.0, 0)).compile()
-                predict = self._predict.lower(self.states[index], self.folds[index], x).compile()
-                self._compiled[key] = (steps, predict)
+                continue
+            if self.data_on_device:
+                order, predict_args = None, (self.states[index], self.folds[index], self.shared[index][0])
             else:
-                order = self._host_order(index, 0)
-                steps = self._epoch.lower(*self._epoch_args(index, 0, 0.0, 0, order)).compile()
-                predict = self._predict.lower(self.states[index], next(self._test_chunks(index))).compile()
-                self._compiled[key] = (steps, predict)
+                order, predict_args = self._host_order(index, 0), (self.states[index], next(self._test_chunks(index)))
+            steps = self._epoch.lower(*self._epoch_args(index, 0, 0.0, 0, order)).compile()
+            self._compiled[key] = (steps, self._predict.lower(*predict_args).compile())
         return time.perf_counter() - start
 
     def memory_estimate(self) -> MemoryEstimate:
@@ -205,11 +202,12 @@ class FoldRunner(abc.ABC):
         compiled = self._compiled[self._compile_key(0)]
         programs = compiled if isinstance(compiled, tuple) else (compiled,)
         group_size = len(np.atleast_1d(np.arange(self.num_folds)[self.groups[0]]))
+        folds_per_call = max(1, group_size // self.num_devices)
         if self.data_on_device:
             data = tree_bytes(self.shared[0])  # every device holds all of x and the labels
         else:  # a call's examples of its folds on the device (and the next call's, being sent)
             x, labels = self.host_data
-            data = 2 * max(1, group_size // self.num_devices) * self.program.steps_per_call * self.program.batch_size
+            data = 2 * folds_per_call * self.program.steps_per_call * self.program.batch_size
             data *= (x[:1].nbytes + labels[:1].nbytes) * self._calls_at_once()
         return MemoryEstimate(
             data=data,
@@ -217,7 +215,7 @@ class FoldRunner(abc.ABC):
             state_per_fold=tree_bytes(self.states[0]) // group_size,
             folds_per_device=-(-self.num_folds // self.num_devices),
             temp_per_call=max(temp_bytes(program) for program in programs),
-            folds_per_call=max(1, group_size // self.num_devices),
+            folds_per_call=folds_per_call,
             calls_at_once=self._calls_at_once(),
         )
 
@@ -314,7 +312,7 @@ class FoldRunner(abc.ABC):
 
     def set_state(self, host_state) -> None:
         for index, group in enumerate(self.groups):
-            placement = self.folds[index]["key"].sharding
+            placement = self._fold_placement(index)
             self.states[index] = jax.device_put(jax.tree.map(lambda leaf: leaf[group], host_state), placement)
 
 

@@ -258,6 +258,6 @@ def stage_record(result: TrainResult, timing: dict | None) -> dict:
         "train_seconds": result.train_seconds,
         "compile_seconds": result.compile_seconds,
         "epochs_trained": result.epochs_trained.tolist(),
-        "device_memory_per_fold_bytes": None if result.memory is None else result.memory.per_fold,
+        "device_memory_per_fold_bytes": result.memory_per_fold,
         **{f"final_{name}": float(np.nanmean(values)) for name, values in last.items()},  # fold mean, last epoch
     }

@@ -183,6 +183,11 @@ class TrainResult:
     memory: MemoryEstimate | None = None  # one device's memory while training (None: a finished run, restored)
     stages: dict | None = None  # staged training (mer_jax/stages.py): each stage's strategy, timings, epochs
 
+    @property
+    def memory_per_fold(self) -> int | None:
+        """Bytes of device memory a fold took (`memory.per_fold`), None for a finished run restored."""
+        return None if self.memory is None else self.memory.per_fold
+
     def fold_range(self, start: int, stop: int) -> TrainResult:
         """The result of folds start..stop-1 only."""
         return dataclasses.replace(
@@ -309,9 +314,10 @@ def train_folds(
     epochs_trained = stopping(history)
     runner.stop(np.flatnonzero(epochs_trained <= start_epoch))  # folds a resumed run had stopped
 
-    compile_seconds = runner.compile() if start_epoch < epochs else 0.0  # a finished run only predicts
-    memory = runner.memory_estimate() if start_epoch < epochs else None
-    if memory is not None:
+    compile_seconds, memory = 0.0, None  # a finished run only predicts
+    if start_epoch < epochs:
+        compile_seconds = runner.compile()
+        memory = runner.memory_estimate()
         logging.info("%s", memory.text())
         if progress:
             tqdm.write(memory.text(), file=sys.stderr)
@@ -456,7 +462,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path, *
         train_seconds=result.train_seconds,
         extra={
             "compile_seconds": result.compile_seconds,
-            "device_memory_per_fold_bytes": None if result.memory is None else result.memory.per_fold,
+            "device_memory_per_fold_bytes": result.memory_per_fold,
             "protocol": config.protocol.name,
             "model": config.model.name,
             "variant": config.model.get("variant", ""),
