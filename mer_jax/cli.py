@@ -28,13 +28,17 @@ def load_config(path: str, overrides: list[str]):
         raise FileNotFoundError(f"config file {file} not found (the experiments are in configs/)")
     flag_values = flags.FlagValues()
     config_flags.DEFINE_config_file("config", None, "experiment config file", flag_values=flag_values)
+    argv = ["mer-jax", f"--config={path}", *overrides]
+    saved, sys.argv = sys.argv, argv  # ml_collections finds the override flags in sys.argv, not in argv
     try:
-        flag_values(["mer-jax", f"--config={path}", *overrides])
+        flag_values(argv)
         return flag_values.config  # overrides are applied here
     except (flags.Error, KeyError, AttributeError) as error:
         # ml_collections' KeyError text is the repr of a message: show the message.
         reason = str(error).strip("'\"").replace("\\n", " ").replace("\\'", "'")
         raise ValueError(f"{path} {' '.join(overrides)}: {reason}") from error
+    finally:
+        sys.argv = saved
 
 
 def synth(args) -> None:

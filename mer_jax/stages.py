@@ -39,7 +39,7 @@ from mer_jax.data import Dataset
 from mer_jax.models import create_model
 from mer_jax.protocols import Folds
 from mer_jax.strategy_timing import choose_strategy
-from mer_jax.train import TrainResult, train_folds
+from mer_jax.train import TrainResult, fit_summary, train_folds
 
 STAGES = ("cnn", "lstm")
 FRAME_CHUNK = 512  # frames per call when stage 1's CNNs make the features
@@ -237,6 +237,7 @@ def train_region_stages(
         test_valid=second.test_valid,
         history=second.history,
         epochs_trained=second.epochs_trained,
+        train_prior=second.train_prior,
         strategy=f"cnn: {first.strategy}, lstm: {second.strategy}",
         train_seconds=first.train_seconds + second.train_seconds,
         compile_seconds=first.compile_seconds + second.compile_seconds,
@@ -247,11 +248,6 @@ def train_region_stages(
 
 def stage_record(result: TrainResult, timing: dict | None) -> dict:
     """What the report keeps of one stage (train_and_evaluate's report.json `stages`)."""
-    last_epoch = np.maximum(result.epochs_trained, 1) - 1  # a fold that stopped early: its own last epoch
-    last = {
-        name: values[last_epoch, np.arange(values.shape[1])]
-        for name, values in result.history.items() if len(values) and name.startswith("train")
-    }
     return {
         "strategy": result.strategy,
         "strategy_timing": timing,
@@ -259,5 +255,5 @@ def stage_record(result: TrainResult, timing: dict | None) -> dict:
         "compile_seconds": result.compile_seconds,
         "epochs_trained": result.epochs_trained.tolist(),
         "device_memory_per_fold_bytes": result.memory_per_fold,
-        **{f"final_{name}": float(np.nanmean(values)) for name, values in last.items()},  # fold mean, last epoch
+        **fit_summary(result),  # fold means of the last epoch's training metrics, and the training class prior
     }

@@ -182,6 +182,7 @@ class TrainResult:
     state: Any  # host (numpy) state of every fold at the end: params, stats, opt with a leading fold axis
     memory: MemoryEstimate | None = None  # one device's memory while training (None: a finished run, restored)
     stages: dict | None = None  # staged training (mer_jax/stages.py): each stage's strategy, timings, epochs
+    train_prior: np.ndarray | None = None  # (F,) each fold's majority share of the labels it trains on
 
     @property
     def memory_per_fold(self) -> int | None:
@@ -197,6 +198,7 @@ class TrainResult:
             test_valid=self.test_valid[start:stop],
             history={name: values[:, start:stop] for name, values in self.history.items()},
             epochs_trained=self.epochs_trained[start:stop],
+            train_prior=None if self.train_prior is None else self.train_prior[start:stop],
             state=jax.tree.map(lambda leaf: leaf[start:stop], self.state),
         )
 
@@ -379,12 +381,39 @@ def train_folds(
         test_valid=test_valid,
         history={k: np.stack(v) if len(v) else np.zeros((0, num_folds)) for k, v in history.items()},
         epochs_trained=epochs_trained,
+        train_prior=majority_share(train_labels, folds.train_masks, label_classes or dataset.num_classes),
         strategy=runner.strategy,
         train_seconds=train_seconds,
         compile_seconds=compile_seconds,
         state=jax.tree.map(lambda leaf: leaf[:num_folds], runner.get_state()),
         memory=memory,
     )
+
+
+def majority_share(labels: np.ndarray, train_masks: np.ndarray, num_classes: int) -> np.ndarray:
+    """(F,) the share of each fold's training labels in its most frequent class: the training accuracy of a
+    model that has learnt only the class prior. `labels` (N, ...) (e.g. Aouayeb et al.'s per-region labels,
+    every entry counted), `train_masks` (F, N)."""
+    labels = np.asarray(labels).reshape(len(labels), -1)
+    shares = []
+    for mask in np.asarray(train_masks, bool):
+        counts = np.bincount(labels[mask].ravel(), minlength=num_classes)
+        shares.append(counts.max() / max(counts.sum(), 1))
+    return np.asarray(shares, np.float32)
+
+
+def fit_summary(result: TrainResult) -> dict:
+    """Fold means of the last epoch's training accuracy and loss (each fold's own last epoch, where one
+    stopped early) and of the training class prior: whether a run fitted its own training data."""
+    last_epoch = np.maximum(result.epochs_trained, 1) - 1
+    last = {
+        name: values[last_epoch, np.arange(values.shape[1])]
+        for name, values in result.history.items() if len(values) and name.startswith("train")
+    }
+    summary = {f"final_{name}": float(np.nanmean(values)) for name, values in last.items()}
+    if result.train_prior is not None:
+        summary["train_prior"] = float(np.mean(result.train_prior))
+    return summary
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path, *, progress: bool = True) -> dict:
@@ -469,7 +498,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path, *
             "shuffle_labels": bool(config.data.shuffle_labels),
             "stop_loss": float(config.train.stop_loss),
             "strategy_timing": strategy_timing,  # ms per fold-step of each strategy; None: strategy forced
-            **({"stages": result.stages} if staged else {}),
+            **({"stages": result.stages} if staged else {"fit": fit_summary(first)}),
             "devices": [str(d) for d in jax.devices()],
             **over_seeds,
         },
@@ -499,6 +528,7 @@ def gather_result(local: TrainResult, trained: Folds, mine: np.ndarray, final_fo
         "test_index": widened(local.test_index),
         "test_valid": widened(local.test_valid),
         "epochs_trained": local.epochs_trained,
+        "train_prior": local.train_prior,
         **{f"history/{name}": values.T for name, values in local.history.items()},
     }
     joined = distributed.gather(per_fold, trained.num_folds, final_fold=final_fold)
@@ -508,6 +538,7 @@ def gather_result(local: TrainResult, trained: Folds, mine: np.ndarray, final_fo
         test_index=joined["test_index"],
         test_valid=joined["test_valid"],
         epochs_trained=joined["epochs_trained"],
+        train_prior=joined["train_prior"],
         history={name: joined[f"history/{name}"].T for name in local.history},
         train_seconds=distributed.maximum(local.train_seconds),
         compile_seconds=distributed.maximum(local.compile_seconds),

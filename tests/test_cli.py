@@ -31,6 +31,15 @@ def test_describe_prints_table_params_and_flops_with_overrides():
     assert "rconv" in result.stdout and "classifier" in result.stdout
 
 
+def test_load_config_applies_overrides_whatever_the_processs_own_arguments():
+    """ml_collections looks for override flags in sys.argv: a library caller's (a test's, a benchmark's) own
+    arguments must not decide whether its overrides apply."""
+    from mer_jax.cli import load_config
+
+    config = load_config(str(REPO / "configs" / "quickstart.py"), ["--config.model.name=rcn_f", "--config.train.epochs=3"])
+    assert (config.model.name, config.train.epochs) == ("rcn_f", 3)
+
+
 def test_describe_strcn_g():
     result = mer_jax("describe", "--config", "configs/strcn_g.py", "--config.model.num_rcls=2")
     assert result.returncode == 0, result.stderr

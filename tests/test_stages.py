@@ -231,11 +231,12 @@ def test_a_stage_record_takes_each_folds_own_last_epoch():
     result = TrainResult(
         test_logits=np.zeros((2, 1, 3)), test_index=np.zeros((2, 1), int), test_valid=np.ones((2, 1), bool),
         history=history, epochs_trained=np.array([3, 1]), strategy="loop", train_seconds=1.0,
-        compile_seconds=0.0, state=None,
+        compile_seconds=0.0, state=None, train_prior=np.array([0.5, 0.7]),
     )
     record = stage_record(result, None)
     assert record["final_train_loss"] == (0.25 + 2.0) / 2  # the second fold stopped after its first epoch
     assert record["epochs_trained"] == [3, 1]
+    assert record["train_prior"] == pytest.approx(0.6)
 
 
 def test_region_logits_of_data_kept_off_the_device_are_those_of_data_on_it():

@@ -20,7 +20,7 @@ from mer_jax.config import base_config, sibling_config
 from mer_jax.cores import usable_cores
 from mer_jax.models import layers
 from mer_jax.platform import resolve_concurrent_folds, resolve_steps_per_call, resolve_strategy, tuning_for
-from mer_jax.train import fold_inputs, learning_rate, train_and_evaluate, train_folds
+from mer_jax.train import fold_inputs, learning_rate, majority_share, train_and_evaluate, train_folds
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -393,9 +393,20 @@ def test_a_run_writes_its_report_plots_and_checkpoints(tmp_path):
         assert key in on_disk
     assert set(on_disk["per_dataset"]) == {"casme2", "samm", "smic"}
     assert len(on_disk["per_fold"]) == 18
+    history = np.array([json.loads(line)["train_accuracy"] for line in (tmp_path / "metrics.jsonl").open()])
+    assert on_disk["fit"]["final_train_accuracy"] == pytest.approx(history[-1])  # the fold mean, last epoch
+    assert 1 / 3 < on_disk["fit"]["train_prior"] < 0.5  # the synthetic maps' classes are nearly balanced
     for name in ("results.md", "confusion_matrix.png", "fold_curves.png", "config.json"):
         assert (tmp_path / name).stat().st_size > 0
     assert any((tmp_path / "checkpoints").iterdir())
+
+
+def test_majority_share_is_each_folds_largest_class_among_its_training_labels_counting_every_entry():
+    labels = np.array([0, 0, 1, 2, 2, 2])
+    masks = np.array([[1, 1, 1, 0, 0, 0], [0, 0, 1, 1, 1, 1], [1, 0, 0, 0, 0, 0]], bool)
+    np.testing.assert_allclose(majority_share(labels, masks, 3), [2 / 3, 3 / 4, 1.0])
+    per_region = np.array([[0, 3], [1, 3], [3, 3]])  # Aouayeb et al.'s region labels, "not me" = 3
+    np.testing.assert_allclose(majority_share(per_region, np.array([[1, 1, 0], [0, 1, 1]], bool), 4), [0.5, 0.75])
 
 
 @pytest.mark.slow

@@ -5,7 +5,8 @@ raw datasets it reads (casme2, samm, smic: :mod:`mer_jax.clips.layouts`) and
 whether it keeps only the MEGC2019 composite's clips; everything else is here:
 
 - BuilderConfigs, one per stored variant (``CONFIGS``): ``flow60``,
-  ``flow_strcn_g``, ``strcn_a``, ``frames``, ``regions``, ``tim32`` and
+  ``flow_strcn_g``, ``strcn_a``, their single-variant ``flow_strcn_g_single`` and
+  ``strcn_a_single``, ``frames``, ``regions``, ``tim32`` and
   ``tim64``; each holds a :class:`~mer_jax.clips.materialize.StoredVariant`.
 - Features: the variant's array ``x`` plus sample_id, subject, dataset, clip,
   onset / apex / offset frame numbers (and whether the apex was spotted by
@@ -61,6 +62,10 @@ from mer_jax.region_labels import CANVAS
 # Xia et al., TMM 2019, sec. III-E: training magnifies every clip by alpha = 5..14 (x10), each of five
 # frame-keeping levels (x5, KEEP_FRACTIONS); sec. IV-A: testing uses alpha = 8 (config.data.alpha), every frame.
 ALPHAS = tuple(float(alpha) for alpha in range(5, 15))
+TEST_ALPHA = 8.0
+# The *_single configs' STRCN-G flow, H x W: the largest below the paper's 245 x 300 at its aspect that a CPU
+# trains in minutes, and still 1 x 1 after Table I's pools 4, 4, 4, 2 (configs/strcn_g_synthetic.py).
+STRCN_G_SINGLE_SIZE = (128, 160)
 # STRCN-G's TV-L1 stopping threshold: 50 flows a clip at 300 x 245; 3.5x as fast as OpenCV's 0.01 at the
 # same accuracy (docs/benchmarks.md, Builds).
 STRCN_G_TVL1_EPSILON = 0.03
@@ -114,6 +119,25 @@ CONFIGS = (
             "the eq. 4 heat map (config.data.mask, data.top_p) when it reads the build (mer_jax.heat_mask)."
         ),
         variant=StoredVariant("appearance", (48, 64), alphas=ALPHAS, num_frames=30, keep_fractions=KEEP_FRACTIONS),
+    ),
+    ClipConfig(
+        name="flow_strcn_g_single",
+        description=(
+            "STRCN-G input at a CPU's size: one onset->apex TV-L1 flow (u, v) per clip, of the face crop at "
+            f"{STRCN_G_SINGLE_SIZE[1]} x {STRCN_G_SINGLE_SIZE[0]} (W x H), magnified by EVM with the test alpha 8 "
+            "only (Xia et al., TMM 2019, sec. IV-A), every frame kept: no x50 augmentation; x is "
+            f"(1, {STRCN_G_SINGLE_SIZE[0]}, {STRCN_G_SINGLE_SIZE[1]}, 2)."
+        ),
+        variant=StoredVariant("flow", STRCN_G_SINGLE_SIZE, alphas=(TEST_ALPHA,), tvl1_epsilon=STRCN_G_TVL1_EPSILON),
+    ),
+    ClipConfig(
+        name="strcn_a_single",
+        description=(
+            "STRCN-A input without the x50 augmentation: the face crops at 64 x 48 magnified by the test alpha "
+            "8 only (Xia et al., TMM 2019, sec. IV-A), every frame kept, normalised to 30 frames; x is "
+            "(1, 30, 48, 64, 3) uint8. Training selects the eq. 4 heat map's top-p pixels as for strcn_a."
+        ),
+        variant=StoredVariant("appearance", (48, 64), alphas=(TEST_ALPHA,), num_frames=30),
     ),
     ClipConfig(
         name="frames",

@@ -1,0 +1,33 @@
+"""STRCN-A (configs/strcn_a.py) sized for a 2-core CPU, on the synthetic composite.
+
+    mer-jax synth --out runs/synth --expression_scale 10
+    mer-jax build megc2019 --builder_config strcn_a_single --manual_dir runs/synth --data_dir runs/tfds
+    mer-jax train --config configs/strcn_a_synthetic.py --workdir runs/strcn_a_synthetic
+
+Expected: RESULT_PLACEHOLDER
+
+The architecture is Table I's (Xia et al., TMM 2019: Conv1, RCL2..RCL5, pools 4x1, 4x1, 4x4, 2x2) on
+the paper's 921 x 30 x 3 matrices (the top 30% of a 64 x 48 face's pixels, 30 frames); what changes
+(docs/models.md, "STRCN on the synthetic composite"):
+- the `strcn_a_single` build: the clip magnified at alpha 8 (the paper's test alpha) only, no x50
+  augmentation;
+- M = 16 feature maps (Fig. 5 sweeps 16..128);
+- the MEGC2019 composite in three classes, 5 folds of whole subjects (`subject_kfold`) instead of LOSO;
+- TRAINING_PLACEHOLDER
+"""
+
+from mer_jax.config import sibling_config
+
+
+def get_config():
+    config = sibling_config(__file__, "strcn_a")
+    config.model.features = 16
+    config.data.name = "megc2019/strcn_a_single"
+    config.data.data_dir = "runs/tfds"
+    config.data.labels = "megc2019"
+    config.data.num_classes = 3
+    config.data.augment = False
+    config.protocol.name = "subject_kfold"
+    config.protocol.k = 5
+    config.train.strategy = "loop"  # XLA:CPU runs vmap's grouped convolutions many times slower
+    return config

@@ -1,0 +1,34 @@
+"""STRCN-G (configs/strcn_g.py) sized for a 2-core CPU, on the synthetic composite.
+
+    mer-jax synth --out runs/synth --expression_scale 10
+    mer-jax build megc2019 --builder_config flow_strcn_g_single --manual_dir runs/synth --data_dir runs/tfds
+    mer-jax train --config configs/strcn_g_synthetic.py --workdir runs/strcn_g_synthetic
+
+Expected: RESULT_PLACEHOLDER
+
+The architecture is Table I's (Xia et al., TMM 2019: Conv1, RCL2..RCL5, pools 4, 4, 4, 2); what
+changes (docs/models.md, "STRCN on the synthetic composite"):
+- the `flow_strcn_g_single` build: one flow per clip, at alpha 8 (the paper's test alpha), 160 x 128
+  instead of 300 x 245, no x50 augmentation (its 50 flows a clip cost 41 s of CPU each);
+- M = 16 feature maps (Fig. 5 sweeps 16..128);
+- the MEGC2019 composite in three classes, 5 folds of whole subjects (`subject_kfold`) instead of LOSO;
+- TRAINING_PLACEHOLDER
+"""
+
+from mer_jax.clips.builder import STRCN_G_SINGLE_SIZE
+from mer_jax.config import sibling_config
+
+
+def get_config():
+    config = sibling_config(__file__, "strcn_g")
+    config.model.features = 16
+    config.data.name = "megc2019/flow_strcn_g_single"
+    config.data.data_dir = "runs/tfds"
+    config.data.input_shape = (*STRCN_G_SINGLE_SIZE, 2)
+    config.data.labels = "megc2019"
+    config.data.num_classes = 3
+    config.data.augment = False
+    config.protocol.name = "subject_kfold"
+    config.protocol.k = 5
+    config.train.strategy = "loop"  # XLA:CPU runs vmap's grouped convolutions many times slower
+    return config
