@@ -178,13 +178,17 @@ def write(out: Path, cells: list[dict]) -> None:
 
 
 def table(cells: list[dict]) -> str:
-    """UF1 of methods (rows) by amplitude (columns), markdown."""
+    """UF1 of methods (rows) by amplitude (columns), and the smallest amplitude each learns at, markdown."""
     scales = sorted({c["scale"] for c in cells})
-    rows = ["| method | " + " | ".join(f"{s:g}" for s in scales) + " |", "|---" * (len(scales) + 1) + "|"]
+    rows = ["| method | " + " | ".join(f"{s:g}" for s in scales) + f" | learns (UF1 >= {LEARNT_UF1}) from |",
+            "|---" * (len(scales) + 2) + "|"]
     for method, spec in METHODS.items():
         uf1 = {c["scale"]: c["uf1"] for c in cells if c["method"] == method}
         if uf1:
-            rows.append(f"| {spec.label} | " + " | ".join(f"{uf1[s]:.2f}" if s in uf1 else "" for s in scales) + " |")
+            learnt = [s for s in scales if s > 0 and uf1.get(s, 0.0) >= LEARNT_UF1]
+            since = f"{min(learnt):g}" if learnt else "not at the amplitudes run"
+            rows.append(f"| {spec.label} | " + " | ".join(f"{uf1[s]:.2f}" if s in uf1 else "" for s in scales)
+                        + f" | {since} |")
     return "\n".join(rows)
 
 

@@ -62,6 +62,7 @@ def test_results_are_written_as_json_a_plot_and_a_table(tmp_path):
     assert [(c["method"], c["scale"]) for c in written] == [("rcn", 0.0), ("rcn", 10.0), ("strcn_g", 10.0)]
     assert (tmp_path / "amplitude.png").read_bytes()[:4] == b"\x89PNG"
     lines = amplitude.table(cells).splitlines()
-    assert lines[0] == "| method | 0 | 10 |"
-    assert lines[2] == "| RCN (main job) | 0.30 | 0.96 |"
-    assert lines[3] == "| STRCN-G |  | 0.70 |"
+    assert lines[0] == "| method | 0 | 10 | learns (UF1 >= 0.5) from |"
+    assert lines[2] == "| RCN (main job) | 0.30 | 0.96 | 10 |"
+    assert lines[3] == "| STRCN-G |  | 0.70 | 10 |"
+    assert amplitude.table(cells[2:]).splitlines()[2] == "| RCN (main job) | 0.30 | not at the amplitudes run |"
