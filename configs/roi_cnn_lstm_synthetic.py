@@ -38,7 +38,7 @@ def get_config():
     config.protocol.k = 5
     for stage in ("cnn", "lstm"):
         config.stages[stage].model.region_sizes = tuple((h // SHRINK, w // SHRINK) for h, w in CROPS)
-    config.stages.cnn.train.epochs = 20
+    config.stages.cnn.train.epochs = 60
     config.stages.lstm.train.epochs = 60
     config.stages.lstm.train.batch_size = 64
     return config

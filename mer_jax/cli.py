@@ -167,7 +167,8 @@ def make_parser() -> argparse.ArgumentParser:
     command.add_argument("--data_dir", default=None, help="where to write (default: TFDS's ~/tensorflow_datasets)")
     command.add_argument(
         "--builder_config", default=None, metavar="NAME",
-        help="what to store per clip: flow60 (default), flow_strcn_g, strcn_a, frames or regions; kdef and rafd: "
+        help="what to store per clip: flow60 (default), flow_strcn_g, strcn_a, flow_strcn_g_single, strcn_a_single, "
+        "frames, regions, tim32 or tim64; kdef and rafd: "
         "frontal (default) or all_angles (docs/data.md)",
     )
     command.set_defaults(run=build)

@@ -232,7 +232,8 @@ def test_every_builder_is_registered_with_tfds():
         assert issubclass(builder_class, ClipDatasetBuilder)
         assert name in tfds.list_builders()
         assert [c.name for c in builder_class.BUILDER_CONFIGS] == [
-            "flow60", "flow_strcn_g", "strcn_a", "frames", "regions", "tim32", "tim64"
+            "flow60", "flow_strcn_g", "strcn_a", "flow_strcn_g_single", "strcn_a_single", "frames", "regions",
+            "tim32", "tim64",
         ]
 
 

@@ -23,7 +23,8 @@ def build(
 
     Args:
       dataset: a name in :data:`BUILDERS`.
-      builder_config: a builder config name (flow60, flow_strcn_g, strcn_a, frames, regions; kdef and rafd:
+      builder_config: a builder config name (flow60, flow_strcn_g, strcn_a, flow_strcn_g_single, strcn_a_single,
+        frames, regions, tim32, tim64; kdef and rafd:
         frontal, all_angles); None: the builder's first (flow60; frontal).
       manual_dir: the folder holding the unpacked raw dataset(s); synthetic_me needs none.
       data_dir: where TFDS writes (None = its default, ~/tensorflow_datasets).
