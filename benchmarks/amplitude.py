@@ -23,6 +23,7 @@ import argparse
 import dataclasses
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -68,53 +69,69 @@ def scale_name(scale: float) -> str:
 
 
 def run_step(name: str, command: list[str], steps: Path) -> dict:
-    """Runs `command` once (a finished step's record is reused) and returns {command, seconds, peak_rss_bytes}.
+    """Runs `command` once and returns {command, seconds, peak_rss_bytes}; a finished step's record is reused.
 
-    The peak is the largest resident set of the command or any process it waited for (os.wait4's ru_maxrss,
-    the build's worker processes included). The command's output goes to steps/<name>.log.
+    The peak is the largest resident set of the command or of any one process it waited for (os.wait4's
+    ru_maxrss: a build's largest worker, not the sum of its workers). The output goes to steps/<name>.log.
+    A record of the same step made by another command is an error, not reused.
     """
+    shown = " ".join(command).replace(" ".join(cli_command()), "mer-jax")
     record_path = steps / f"{name}.json"
     if record_path.exists():
-        return json.loads(record_path.read_text())
+        record = json.loads(record_path.read_text())
+        if record["command"] != shown:
+            raise ValueError(
+                f"{record_path} was made by another command ({record['command']}), not {shown}: remove it and "
+                "the step's output to run it again"
+            )
+        return record
     steps.mkdir(parents=True, exist_ok=True)
-    print(f"[{time.strftime('%H:%M:%S')}] {name}: {' '.join(command)}", flush=True)
+    print(f"[{time.strftime('%H:%M:%S')}] {name}: {shown}", flush=True)
     start = time.perf_counter()
     with open(steps / f"{name}.log", "w") as log:
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
-        _, status, usage = os.wait4(process.pid, 0)
+        try:
+            _, status, usage = os.wait4(process.pid, 0)
+        except BaseException:  # e.g. Ctrl-C: the step is not left running
+            process.kill()
+            process.wait()
+            raise
+        process.returncode = os.waitstatus_to_exitcode(status)
     seconds = time.perf_counter() - start
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise RuntimeError(f"{name} failed (exit {os.waitstatus_to_exitcode(status)}); its output: {steps / name}.log")
-    shown = " ".join(command).replace(" ".join(mer_jax()), "mer-jax")
+    if process.returncode != 0:
+        raise RuntimeError(f"{name} failed (exit {process.returncode}); its output: {steps / name}.log")
     record = {"command": shown, "seconds": round(seconds, 1), "peak_rss_bytes": usage.ru_maxrss * 1024}
     record_path.write_text(json.dumps(record))
     return record
 
 
-def mer_jax(*args: str) -> list[str]:
+def cli_command(*args: str) -> list[str]:
+    """`mer-jax ARGS` run by this interpreter."""
     return [sys.executable, "-m", "mer_jax.cli", *args]
 
 
 def synth(out: Path, scale: float) -> tuple[Path, dict]:
     folder = out / "synth" / scale_name(scale)
+    if folder.exists() and not (out / "steps" / f"synth_{scale_name(scale)}.json").exists():
+        shutil.rmtree(folder)  # a composite left half-written by a stopped run: synth writes into an empty folder
     step = run_step(f"synth_{scale_name(scale)}",
-                    mer_jax("synth", "--out", str(folder), "--expression_scale", f"{scale:g}"), out / "steps")
+                    cli_command("synth", "--out", str(folder), "--expression_scale", f"{scale:g}"), out / "steps")
     return folder, step
 
 
 def build(out: Path, scale: float, manual_dir: Path, name: str) -> tuple[Path, dict]:
     dataset, config = name.split("/")
     data_dir = out / "tfds" / scale_name(scale)
-    command = mer_jax("build", dataset, "--builder_config", config, "--manual_dir", str(manual_dir),
+    command = cli_command("build", dataset, "--builder_config", config, "--manual_dir", str(manual_dir),
                       "--data_dir", str(data_dir))
     return data_dir, run_step(f"build_{dataset}_{config}_{scale_name(scale)}", command, out / "steps")
 
 
-def fit(report: dict) -> dict:
-    """Each stage's last-epoch training accuracy and training class prior (one stage: 'model')."""
-    stages = report.get("stages") or {"model": report.get("fit", {})}
+def stage_fit(report: dict) -> dict:
+    """Each stage's last-epoch training accuracy and training class prior (one model: the stage 'model')."""
+    stages = report["stages"] if "stages" in report else {"model": report["fit"]}
     return {
-        stage: {"train_accuracy": record.get("final_train_accuracy"), "train_prior": record.get("train_prior")}
+        stage: {"train_accuracy": record["final_train_accuracy"], "train_prior": record["train_prior"]}
         for stage, record in stages.items()
     }
 
@@ -127,11 +144,10 @@ def cell(out: Path, method: str, scale: float) -> dict:
     for name in spec.builds:
         data_dir, build_steps[name] = build(out, scale, manual_dir, name)
     workdir = out / "runs" / method / scale_name(scale)
-    command = mer_jax("train", "--config", spec.config, "--workdir", str(workdir), "--no-progress",
+    command = cli_command("train", "--config", spec.config, "--workdir", str(workdir), "--no-progress",
                       f"--config.data.data_dir={data_dir}", *spec.overrides)
     train_step = run_step(f"train_{method}_{scale_name(scale)}", command, out / "steps")
     report = json.loads((workdir / "report.json").read_text())
-    steps = [synth_step, *build_steps.values(), train_step]
     return {
         "method": method,
         "label": spec.label,
@@ -139,12 +155,13 @@ def cell(out: Path, method: str, scale: float) -> dict:
         "uf1": report["uf1"],
         "uar": report["uar"],
         "accuracy": report["accuracy"],
-        "fit": fit(report),
+        "fit": stage_fit(report),
         "train_command": train_step["command"],
         "train_seconds": train_step["seconds"],
         "build_seconds": {name: step["seconds"] for name, step in build_steps.items()},
         "synth_seconds": synth_step["seconds"],
-        "peak_rss_bytes": max(step["peak_rss_bytes"] for step in steps),
+        "peak_rss_bytes": train_step["peak_rss_bytes"],  # training's; the shared steps' are their own
+        "build_peak_rss_bytes": {name: step["peak_rss_bytes"] for name, step in build_steps.items()},
     }
 
 
@@ -171,24 +188,27 @@ def plot(cells: list[dict], path: Path) -> None:
     plt.close(figure)
 
 
-def write(out: Path, cells: list[dict]) -> None:
+def write_results(out: Path, cells: list[dict]) -> None:
     cells = sorted(cells, key=lambda c: (list(METHODS).index(c["method"]), c["scale"]))
     (out / "amplitude.json").write_text(json.dumps(cells, indent=1))
     plot(cells, out / "amplitude.png")
 
 
 def table(cells: list[dict]) -> str:
-    """UF1 of methods (rows) by amplitude (columns), and the smallest amplitude each learns at, markdown."""
+    """UF1 of methods (rows) by amplitude (columns), the smallest amplitude run at which each learns and
+    whether its control stays within chance + 0.1, markdown."""
     scales = sorted({c["scale"] for c in cells})
-    rows = ["| method | " + " | ".join(f"{s:g}" for s in scales) + f" | learns (UF1 >= {LEARNT_UF1}) from |",
-            "|---" * (len(scales) + 2) + "|"]
+    rows = ["| method | " + " | ".join(f"{s:g}" for s in scales)
+            + f" | learns (UF1 >= {LEARNT_UF1}) from | control (0) <= chance + 0.1 |",
+            "|---" * (len(scales) + 3) + "|"]
     for method, spec in METHODS.items():
         uf1 = {c["scale"]: c["uf1"] for c in cells if c["method"] == method}
         if uf1:
             learnt = [s for s in scales if s > 0 and uf1.get(s, 0.0) >= LEARNT_UF1]
             since = f"{min(learnt):g}" if learnt else "not at the amplitudes run"
+            control = "not run" if 0.0 not in uf1 else ("yes" if uf1[0.0] <= CHANCE_UF1 + 0.1 else "**no**")
             rows.append(f"| {spec.label} | " + " | ".join(f"{uf1[s]:.2f}" if s in uf1 else "" for s in scales)
-                        + f" | {since} |")
+                        + f" | {since} | {control} |")
     return "\n".join(rows)
 
 
@@ -204,7 +224,7 @@ def main(argv: list[str] | None = None) -> None:
     for scale in args.scales:  # amplitude-major: a composite and its builds serve every method before the next
         for method in args.methods:
             cells[method, scale] = cell(args.out, method, scale)
-            write(args.out, list(cells.values()))
+            write_results(args.out, list(cells.values()))
             c = cells[method, scale]
             print(f"{method} at {scale:g}: UF1 {c['uf1']:.3f} UAR {c['uar']:.3f} accuracy {c['accuracy']:.3f}, "
                   f"fit {c['fit']}, train {c['train_seconds']:.0f} s", flush=True)

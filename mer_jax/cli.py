@@ -27,9 +27,9 @@ def load_config(path: str, overrides: list[str]):
     if not Path(file).is_file():
         raise FileNotFoundError(f"config file {file} not found (the experiments are in configs/)")
     flag_values = flags.FlagValues()
-    config_flags.DEFINE_config_file("config", None, "experiment config file", flag_values=flag_values)
     argv = ["mer-jax", f"--config={path}", *overrides]
-    saved, sys.argv = sys.argv, argv  # ml_collections finds the override flags in sys.argv, not in argv
+    # sys_argv: the override flags are looked for there (by default in the process's own sys.argv)
+    config_flags.DEFINE_config_file("config", None, "experiment config file", flag_values=flag_values, sys_argv=argv)
     try:
         flag_values(argv)
         return flag_values.config  # overrides are applied here
@@ -37,8 +37,6 @@ def load_config(path: str, overrides: list[str]):
         # ml_collections' KeyError text is the repr of a message: show the message.
         reason = str(error).strip("'\"").replace("\\n", " ").replace("\\'", "'")
         raise ValueError(f"{path} {' '.join(overrides)}: {reason}") from error
-    finally:
-        sys.argv = saved
 
 
 def synth(args) -> None:

@@ -24,6 +24,9 @@ def test_each_method_names_a_config_that_loads_and_reads_its_first_build(method)
         dataset, name = build.split("/")
         assert dataset == "kdef" or name in clip_configs, build
     assert config.data.num_classes == amplitude.CLASSES
+    assert config.model.name == method  # the model (or staged method) the line stands for
+    if "stages" in config and "expressions" in config.stages:  # TLCNN's stage a reads the other builds
+        assert tuple(config.stages.expressions.data) == spec.builds[1:]
 
 
 def test_a_step_runs_once_and_records_its_seconds_and_peak_memory(tmp_path):
@@ -43,13 +46,19 @@ def test_a_failing_step_names_its_log(tmp_path):
     assert not (tmp_path / "probe.json").exists()
 
 
+def test_a_record_of_another_command_is_refused_not_reused(tmp_path):
+    amplitude.run_step("probe", [sys.executable, "-c", "pass"], tmp_path)
+    with pytest.raises(ValueError, match="probe.json was made by another command"):
+        amplitude.run_step("probe", [sys.executable, "-c", "print(1)"], tmp_path)
+
+
 def test_fit_reads_one_models_and_each_stages_training_accuracy_and_prior():
     single = {"fit": {"final_train_accuracy": 0.9, "final_train_loss": 0.2, "train_prior": 0.56}}
-    assert amplitude.fit(single) == {"model": {"train_accuracy": 0.9, "train_prior": 0.56}}
+    assert amplitude.stage_fit(single) == {"model": {"train_accuracy": 0.9, "train_prior": 0.56}}
     staged = {"stages": {"cnn": {"final_train_accuracy": 0.4, "train_prior": 0.47},
                          "lstm": {"final_train_accuracy": 0.7, "train_prior": 0.57}}}
-    assert list(amplitude.fit(staged)) == ["cnn", "lstm"]
-    assert amplitude.fit(staged)["lstm"]["train_accuracy"] == 0.7
+    assert list(amplitude.stage_fit(staged)) == ["cnn", "lstm"]
+    assert amplitude.stage_fit(staged)["lstm"]["train_accuracy"] == 0.7
 
 
 def test_results_are_written_as_json_a_plot_and_a_table(tmp_path):
@@ -57,12 +66,14 @@ def test_results_are_written_as_json_a_plot_and_a_table(tmp_path):
         {"method": method, "label": amplitude.METHODS[method].label, "scale": scale, "uf1": uf1}
         for method, scale, uf1 in (("strcn_g", 10.0, 0.7), ("rcn", 10.0, 0.96), ("rcn", 0.0, 0.3))
     ]
-    amplitude.write(tmp_path, cells)
+    amplitude.write_results(tmp_path, cells)
     written = json.loads((tmp_path / "amplitude.json").read_text())
     assert [(c["method"], c["scale"]) for c in written] == [("rcn", 0.0), ("rcn", 10.0), ("strcn_g", 10.0)]
     assert (tmp_path / "amplitude.png").read_bytes()[:4] == b"\x89PNG"
     lines = amplitude.table(cells).splitlines()
-    assert lines[0] == "| method | 0 | 10 | learns (UF1 >= 0.5) from |"
-    assert lines[2] == "| RCN (main job) | 0.30 | 0.96 | 10 |"
-    assert lines[3] == "| STRCN-G |  | 0.70 | 10 |"
-    assert amplitude.table(cells[2:]).splitlines()[2] == "| RCN (main job) | 0.30 | not at the amplitudes run |"
+    assert lines[0] == "| method | 0 | 10 | learns (UF1 >= 0.5) from | control (0) <= chance + 0.1 |"
+    assert lines[2] == "| RCN (main job) | 0.30 | 0.96 | 10 | yes |"
+    assert lines[3] == "| STRCN-G |  | 0.70 | 10 | not run |"
+    assert amplitude.table(cells[2:]).splitlines()[2] == "| RCN (main job) | 0.30 | not at the amplitudes run | yes |"
+    cells[2]["uf1"] = 0.45
+    assert amplitude.table(cells).splitlines()[2] == "| RCN (main job) | 0.45 | 0.96 | 10 | **no** |"
