@@ -169,7 +169,7 @@ def plot(cells: list[dict], path: Path) -> None:
     """UF1 against amplitude, one line per method, chance and the target drawn; amplitudes evenly spaced."""
     scales = sorted({c["scale"] for c in cells})
     position = {scale: i for i, scale in enumerate(scales)}
-    figure, axes = plt.subplots(figsize=(7, 4.5))
+    figure, axes = plt.subplots(figsize=(9, 4.5))
     for method, spec in METHODS.items():
         mine = sorted((c for c in cells if c["method"] == method), key=lambda c: c["scale"])
         if mine:
@@ -182,7 +182,7 @@ def plot(cells: list[dict], path: Path) -> None:
     axes.set_ylabel("UF1, held-out subjects")
     axes.set_ylim(0, 1)
     axes.set_title("Does each method learn the synthetic composite?")
-    axes.legend(fontsize=8, loc="upper left")
+    axes.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1))  # beside the axes: no curve hidden
     figure.tight_layout()
     figure.savefig(path, dpi=120)
     plt.close(figure)

@@ -513,11 +513,11 @@ me" labels, trains both stages on every fold at once and reads the report with e
 `QUICK = True` (the default): a tiny composite (2 subjects per data set), 4 frames per clip and 2 + 10
 epochs, about two minutes on 2 CPU cores; its scores mean nothing. `QUICK = False`:
 `configs/roi_cnn_lstm_synthetic.py` on the full composite (5 folds of whole subjects, 8 frames, half-size
-regions, 8 + 40 epochs; the README gives its time and scores). On the synthetic composite this method
-stays at the level of a control without any expression (UF1 about 0.39, chance 0.33), even with motions
-ten times larger: its region CNNs, looking at one frame at a time, do not tell the class from the
-differences between faces (docs/models.md in the repository, "Six regions, CNN + LSTM", gives the
-measurements). The paper's full setting on the real composite is at the end."""),
+regions cut at the synthetic faces' crop size, 60 + 60 epochs; the README gives its time and scores). On
+the synthetic composite both stages fit their training data, yet held out this method stays near chance
+(UF1 0.44 with motions ten times the shipped ones, chance 0.33): its region CNNs memorise their training
+faces' frames and do not tell the class of a new face (docs/models.md in the repository, "Does each
+method learn?", gives the measurements). The paper's full setting on the real composite is at the end."""),
     ("code", install_cell("a tiny composite, 4 frames per clip, 2 + 10 epochs, about two minutes on 2 CPU cores.")),
     ("md", "## Setup"),
     ("code", setup_cell("six_regions", """\
