@@ -10,7 +10,7 @@ chance 0.33); training accuracy 0.94 against a class prior of 0.57 (benchmarks/a
 
 The architecture is Table I's (Xia et al., TMM 2019: Conv1, RCL2..RCL5, pools 4x1, 4x1, 4x4, 2x2) on
 the paper's 921 x 30 x 3 matrices (the top 30% of a 64 x 48 face's pixels, 30 frames); what changes
-(docs/models.md, "STRCN on the synthetic composite"):
+(docs/models.md, "Does each method learn?"), as configs/strcn_g_synthetic.py's:
 - the `strcn_a_single` build: the clip magnified at alpha 8 (the paper's test alpha) only, no x50
   augmentation;
 - M = 16 feature maps (Fig. 5 sweeps 16..128);
@@ -23,19 +23,8 @@ from mer_jax.config import sibling_config
 
 
 def get_config():
-    config = sibling_config(__file__, "strcn_a")
-    config.model.features = 16
+    config = sibling_config(__file__, "strcn_g_synthetic")  # the CPU settings, on STRCN-A's input
+    config.model.name = "strcn_a"
     config.data.name = "megc2019/strcn_a_single"
-    config.data.data_dir = "runs/tfds"
-    config.data.labels = "megc2019"
-    config.data.num_classes = 3
-    config.data.augment = False
-    config.protocol.name = "subject_kfold"
-    config.protocol.k = 5
-    # Adam at a constant 1e-3 instead of SGD at 1e-3 x 0.8 an epoch (docstring; docs/models.md, "Does each
-    # method learn?")
-    config.train.optimizer = "adam"
-    config.train.schedule = "constant"
-    config.train.weight_decay = 0.0
-    config.train.strategy = "loop"  # XLA:CPU runs vmap's grouped convolutions many times slower
+    config.data.input_shape = sibling_config(__file__, "strcn_a").data.input_shape  # 921 pixels x 30 frames x 3
     return config

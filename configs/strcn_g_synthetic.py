@@ -9,7 +9,7 @@ amplitude-10 composite above, 0.365 without the expression (`--expression_scale 
 training accuracy 0.98 against a class prior of 0.57 (benchmarks/amplitude.py).
 
 The architecture is Table I's (Xia et al., TMM 2019: Conv1, RCL2..RCL5, pools 4, 4, 4, 2); what
-changes (docs/models.md, "STRCN on the synthetic composite"):
+changes (docs/models.md, "Does each method learn?"):
 - the `flow_strcn_g_single` build: one flow per clip, at alpha 8 (the paper's test alpha), 168 x 136
   instead of 300 x 245, no x50 augmentation (its 50 flows a clip cost 41 s of CPU each);
 - M = 16 feature maps (Fig. 5 sweeps 16..128);

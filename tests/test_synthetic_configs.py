@@ -37,7 +37,7 @@ def tiny_clips(shape: tuple[int, ...], per_subject: int, signal: bool) -> Datase
     mean, one a global average pool keeps: class 0 raises channel 0, class 1 lowers it, class 2 raises
     channel 1. Float and centred on 0 for every model, STRCN-A's too (it takes float matrices as they are):
     on uint8 pixels (its build's, scaled by 1/255 to [0, 1]) STRCN-A fits this shift but does not carry it to
-    held-out subjects in 10 epochs (docs/models.md, "STRCN on the synthetic composite")."""
+    held-out subjects in 10 epochs (docs/models.md, "Does each method learn?")."""
     rng = np.random.default_rng(0)
     n = SUBJECTS * per_subject
     label = rng.permutation(np.arange(n) % 3).astype(np.int32)
