@@ -2,8 +2,8 @@
 inputs show and stay at chance on the same labels without it.
 
 Each config is taken as it is, its optimizer, learning rate, schedule, loss, batch, protocol and model, on
-tiny inputs of its own shape whose class shifts a channel; only the epochs are cut. Single-model configs are
-here; the staged ones (six regions, TLCNN) in tests/test_stages.py and tests/test_tlcnn.py.
+tiny inputs of its own shape whose class shifts a channel (a single model) or brightens a region or a band of
+rows (the staged methods); only the epochs and, for the staged methods, the frames per clip are cut.
 """
 
 from pathlib import Path
@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from benchmarks.amplitude import METHODS
-from mer_jax import protocols
+from mer_jax import protocols, stages
 from mer_jax.cli import load_config
 from mer_jax.data import Dataset
 from mer_jax.train import train_folds
@@ -66,3 +66,74 @@ def held_out_accuracy(method: str, signal: bool) -> float:
 def test_a_cpu_config_learns_a_visible_class_and_nothing_without_it(method):
     assert held_out_accuracy(method, signal=True) >= 0.8
     assert held_out_accuracy(method, signal=False) <= 0.55
+
+
+def staged_clips(shape: tuple[int, ...], per_subject: int, signal: bool, region_labels: bool) -> Dataset:
+    """8 subjects' clips of `shape` (T, ..., C) of uint8 noise, `per_subject` each, classes in a shuffled order; with
+    `signal` class k brightens region k (six regions: `shape` is (T, 6, H, W, C)) or its own band of rows (TLCNN:
+    (T, H, W, C)) in every frame. Six-region clips carry their per-region labels (the class in the region it
+    brightens, "not me" elsewhere) and frame counts (all real)."""
+    rng = np.random.default_rng(1)
+    n = SUBJECTS * per_subject
+    label = rng.permutation(np.arange(n) % 3).astype(np.int32)
+    x = rng.integers(0, 100, (n, *shape)).astype(np.uint8)
+    extra = {}
+    if region_labels:
+        if signal:
+            x[np.arange(n), :, label] += 100
+        region_label = np.full((n, shape[1]), 3, np.int32)
+        region_label[np.arange(n), label] = label
+        extra = {"num_frames": np.full(n, shape[0], np.int32), "region_label": region_label}
+    elif signal:
+        for i in range(n):
+            x[i, :, 8 + 24 * label[i] : 32 + 24 * label[i]] += 120
+    return Dataset(
+        x=x, label=label, subject=np.repeat([f"s{i}" for i in range(SUBJECTS)], per_subject), dataset=np.full(n, "tiny"),
+        sample_id=np.array([f"c{i:02d}" for i in range(n)]), class_names=("negative", "positive", "surprise"),
+        extra=extra,
+    )
+
+
+def expression_images(shape: tuple[int, ...]) -> Dataset:
+    """TLCNN's stage a: 90 noise images of 10 people in the 7 classes of the expression sets."""
+    rng = np.random.default_rng(2)
+    m = 90
+    return Dataset(
+        x=rng.integers(0, 255, (m, *shape)).astype(np.uint8), label=(np.arange(m) % 7).astype(np.int32),
+        subject=np.array([f"p{i % 10}" for i in range(m)]), dataset=np.full(m, "kdef"),
+        sample_id=np.array([f"i{i:02d}" for i in range(m)]), class_names=tuple("abcdefg"),
+    )
+
+
+def staged_held_out_accuracy(method: str, signal: bool) -> float:
+    """The method's CPU config with STAGED_EPOCHS per stage and STAGED_FRAMES per clip (TLCNN's training
+clips too), on staged_clips."""
+    config = config_of(method)
+    for stage, epochs in STAGED_EPOCHS[method].items():
+        config.stages[stage].train.epochs = epochs
+    shape = (STAGED_FRAMES, *tuple(config.data.input_shape)[1:])
+    config.data.input_shape = shape
+    if method == "tlcnn":
+        config.stages.clips.model.clip_frames = STAGED_FRAMES  # its training clips, cut like the clips
+    clips = staged_clips(shape, STAGED_PER_SUBJECT, signal, region_labels=method == "roi_cnn_lstm")
+    folds = protocols.folds_of_config(config.protocol, subjects=clips.subject, labels=clips.label)
+    images = expression_images(tuple(config.stages.expressions.input_shape)) if method == "tlcnn" else None
+    options = {"images": images} if images is not None else {}
+    result = stages.train_stages(config, clips, folds, progress=False, **options)
+    predicted = np.full(clips.num_samples, -1)
+    for f in range(result.test_logits.shape[0]):
+        valid = result.test_valid[f]
+        predicted[result.test_index[f][valid]] = result.test_logits[f][valid].argmax(-1)
+    return float((predicted == clips.label).mean())
+
+
+# Folds above the six-region LSTM's batch of 64 clips and TLCNN stage b's 224 frames.
+STAGED_PER_SUBJECT = 14
+STAGED_FRAMES = 3
+STAGED_EPOCHS = {"roi_cnn_lstm": {"cnn": 3, "lstm": 10}, "tlcnn": {"expressions": 1, "frames": 1, "clips": 3}}
+
+
+@pytest.mark.parametrize("method", tuple(STAGED_EPOCHS))
+def test_a_staged_cpu_config_learns_a_visible_class_and_nothing_without_it(method):
+    assert staged_held_out_accuracy(method, signal=True) >= 0.8
+    assert staged_held_out_accuracy(method, signal=False) <= 0.55
