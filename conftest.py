@@ -1,5 +1,5 @@
 """Every test process, and the processes tests start (CLI runs, notebooks, distributed workers), shares one
-JAX compilation cache for the session (mer_jax/compile_cache.py): a program compiled by one test is read
+JAX compilation cache for the session (mer_jax/speed/compile_cache.py): a program compiled by one test is read
 back by the next that compiles it, instead of being compiled again."""
 
 import os

@@ -2,7 +2,7 @@
 
     python benchmarks/build_cost.py --composite DIR [--config flow_strcn_g] [--clips 4] [--dataset casme2]
 
-Runs the build's own per-clip step (:func:`mer_jax.clips.materialize.materialize`:
+Runs the build's own per-clip step (:func:`mer_jax.data.clips.materialize.materialize`:
 frames read, faces aligned and cropped, magnified, flow or normalisation) on the
 first clips of a composite written by `mer-jax synth`, one after another in
 this process, and prints each clip's seconds and its ``x`` as the build stores
@@ -22,9 +22,9 @@ from pathlib import Path
 
 import numpy as np
 
-from mer_jax.clips import materialize as materialize_lib
-from mer_jax.clips.builder import config_named
-from mer_jax.clips.layouts import LAYOUTS
+from mer_jax.data.clips import materialize as materialize_lib
+from mer_jax.data.clips.builder import config_named
+from mer_jax.data.clips.layouts import LAYOUTS
 
 
 def stored_bytes(x: np.ndarray) -> int:

@@ -5,7 +5,7 @@
 This is the measurement behind `mer_jax.models.fast_ops.WEIGHT_GRAD_CHUNK`, and
 behind `fast_ops.conv_pooling_windows`: the xia2020_code stem (5x5, 3 -> 16, batch
 64, 60x60, then 2x2 max pooling) as XLA's convolution against window by window;
-mer_jax/platform.py turns both on for CPU (`Tuning.sliced_weight_grad`,
+mer_jax/speed/platform.py turns both on for CPU (`Tuning.sliced_weight_grad`,
 `Tuning.windowed_stem`).
 Each time is the best of several runs: wall milliseconds, and CPU milliseconds
 (all threads), which is what counts when every core is busy with its own fold

@@ -32,11 +32,12 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from mer_jax import protocols, stages
+from mer_jax import method
+from mer_jax.core import protocols
 from mer_jax.config import base_config, sibling_config
-from mer_jax.data import Dataset
-from mer_jax.platform import resolve_strategy, tuning_for
-from mer_jax.train import train_folds
+from mer_jax.core.dataset import Dataset
+from mer_jax.speed.platform import resolve_strategy, tuning_for
+from mer_jax.core.loop import FoldRun, train_folds
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 STAGED = {"roi_cnn_lstm": "roi_cnn_lstm_synthetic", "tlcnn": "tlcnn_synthetic"}  # method -> its CPU-sized config
@@ -123,7 +124,7 @@ def run_staged(args: argparse.Namespace, strategy: str, dataset: Dataset) -> dic
     start, compile_s, train_s = time.perf_counter(), 0.0, 0.0
     for fold_ids in runs:
         part = folds.select(np.asarray(fold_ids))
-        result = stages.train_stages(config, dataset, part, fold_ids=fold_ids, progress=False)
+        result = method.train(config, dataset, part, FoldRun(fold_ids=fold_ids, progress=False))
         compile_s, train_s = compile_s + result.compile_seconds, train_s + result.train_seconds
     name = "one fold after another" if strategy == "alone" else result.strategy
     memory = {stage: record.get("device_memory_per_fold_bytes") for stage, record in result.stages.items()}
@@ -148,7 +149,7 @@ def run(args: argparse.Namespace, strategy: str, dataset: Dataset) -> dict[str, 
     )
     folds = protocols.loso(dataset.subject)
     start = time.perf_counter()
-    result = train_folds(config, dataset, folds, progress=False)
+    result = train_folds(config, dataset, folds, FoldRun(progress=False))
     total = time.perf_counter() - start
     return timing(args, dataset, result.strategy, total, result.compile_seconds, result.train_seconds)
 

@@ -4,8 +4,8 @@
 
 For CASME II, SAMM and SMIC (clip and subject counts of Xia et al., TMM 2019,
 sec. IV-B; the build's 30 x 48 x 64 x 3 frames), random frames stand in for a
-`strcn_a` build as `mer_jax.data.load` keeps them under per_fold (one alpha);
-:func:`mer_jax.heat_mask.per_fold` then stacks one masked copy per LOSO fold and
+`strcn_a` build as `mer_jax.data.builds.load` keeps them under per_fold (one alpha);
+:func:`mer_jax.methods.strcn.heat_mask.per_fold` then stacks one masked copy per LOSO fold and
 per LOVO fold (20: 5% held out). Prints the copies' bytes, the time to make
 them and the process's peak resident memory (docs/reproduction.md).
 """
@@ -18,8 +18,9 @@ import time
 
 import numpy as np
 
-from mer_jax import heat_mask, protocols
-from mer_jax.data import Dataset
+from mer_jax.core import protocols
+from mer_jax.methods.strcn import heat_mask
+from mer_jax.core.dataset import Dataset
 
 # (clips, subjects) as sec. IV-B gives them.
 DATASETS = {"casme2": (256, 26), "samm": (159, 29), "smic": (164, 16)}

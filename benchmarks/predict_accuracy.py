@@ -18,10 +18,10 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from mer_jax import metrics
-from mer_jax.clips.layouts import LAYOUTS
+from mer_jax.core import metrics
+from mer_jax.data.clips.layouts import LAYOUTS
 from mer_jax.predict import Predictor
-from mer_jax.synth.render import GROUND_TRUTH
+from mer_jax.data.synth.render import GROUND_TRUTH
 
 
 def main() -> None:

@@ -15,8 +15,8 @@ import jax
 import numpy as np
 from skimage import color, data, transform
 
-from mer_jax.preprocess.flow import METHODS, flow_map_from_frames
-from mer_jax.preprocess.magnify import magnify
+from mer_jax.data.preprocess.flow import METHODS, flow_map_from_frames
+from mer_jax.data.preprocess.magnify import magnify
 
 
 def face_pair(height: int, width: int) -> tuple[np.ndarray, np.ndarray]:

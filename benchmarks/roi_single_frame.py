@@ -26,7 +26,10 @@ import numpy as np
 import optax
 from flax import nnx
 
-from mer_jax import data, losses, protocols, stages
+from mer_jax.data import builds
+from mer_jax.core.dataset import Dataset
+from mer_jax.methods.six_regions import stages
+from mer_jax.core import losses, protocols
 from mer_jax.config import sibling_config
 from mer_jax.models import create_model
 
@@ -34,7 +37,7 @@ CONFIG = Path(__file__).resolve().parents[1] / "configs" / "roi_cnn_lstm_synthet
 BATCH = 64  # the paper's stage-1 batch, sec. 4.1.2
 
 
-def filled(clips: data.Dataset, sizes) -> np.ndarray:
+def filled(clips: Dataset, sizes) -> np.ndarray:
     """The clips with each region's crop (its extent in frame 0) stretched over the region's whole canvas."""
     x = clips.x.copy()
     for n in range(len(x)):
@@ -57,10 +60,10 @@ def main() -> None:
 
     config = sibling_config(str(CONFIG), CONFIG.stem)
     config.data.data_dir = args.data_dir
-    clips = data.load(config.data)
+    clips = builds.load(config.data)
     sizes = config.stages.cnn.model.region_sizes
     if args.fill:
-        clips = data.Dataset(**{**clips.__dict__, "x": filled(clips, sizes)})
+        clips = Dataset(**{**clips.__dict__, "x": filled(clips, sizes)})
     frames, region_label, clip = stages.frame_dataset(clips)
     folds = protocols.subject_kfold(clips.subject, k=config.protocol.k)
     train = np.flatnonzero(folds.train_masks[0][clip])

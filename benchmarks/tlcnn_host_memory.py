@@ -60,9 +60,11 @@ def run_case(args: argparse.Namespace) -> dict:
     """One case in this process: its peak memory and what it loaded."""
     sampler = MemorySampler()
     sampler.start()
-    from mer_jax import protocols, stages
+    from mer_jax import method
+    from mer_jax.core import protocols
+    from mer_jax.core.loop import FoldRun
     from mer_jax.config import sibling_config
-    from mer_jax.data import load
+    from mer_jax.data.builds import load
 
     config = sibling_config(str(CONFIG), "tlcnn")
     config.data.update(name=args.name, data_dir=args.data_dir, labels="megc2019", num_classes=3,
@@ -81,7 +83,7 @@ def run_case(args: argparse.Namespace) -> dict:
         config.train.strategy = args.strategy
         folds = protocols.folds_of_config(config.protocol, subjects=dataset.subject, labels=dataset.label)
         start = time.perf_counter()
-        stages.train_stages(config, dataset, folds, progress=False)
+        method.train(config, dataset, folds, FoldRun(progress=False))
         result["train_seconds"] = time.perf_counter() - start
     result.update({f"peak_{name}_bytes": value for name, value in sampler.stop().items()})
     return result

@@ -321,7 +321,7 @@ def train_folds_torch(
 ) -> dict:
     """Leave-one-subject-out, one fold after the other, as the released code trains.
 
-    For each subject (in sorted order, as `mer_jax.protocols.loso`): a fresh
+    For each subject (in sorted order, as `mer_jax.core.protocols.loso`): a fresh
     `TorchRCN`, SGD(lr, momentum, weight_decay) on the cross-entropy (the released
     training has no weight decay, the default here), `epochs`
     epochs over the other subjects' clips in a fresh random order per epoch

@@ -135,12 +135,12 @@ notebook is run again: the composite and the build are reused, training resumes 
     ("code", setup_cell("quickstart", """\
 import matplotlib.pyplot as plt
 
-from mer_jax.clips import build as build_lib
-from mer_jax.clips.layouts import LAYOUTS
-from mer_jax.clips.materialize import read_frame
+from mer_jax.data.clips import build as build_lib
+from mer_jax.data.clips.layouts import LAYOUTS
+from mer_jax.data.clips.materialize import read_frame
 from mer_jax.config import sibling_config
 from mer_jax.predict import Predictor
-from mer_jax.synth import write_synthetic_composite
+from mer_jax.data.synth import write_synthetic_composite
 from mer_jax.train import train_and_evaluate""")),
     ("md", """\
 ## 1. A synthetic composite
@@ -286,10 +286,10 @@ cores, to show every step. Its scores mean nothing."""),
 (`OUT/runs`). `DATASET` is `megc2019` (the three data sets in one folder, the composite's 442 clips) or
 one of `casme2`, `samm`, `smic` alone. Outside Colab, set `DATA_DIR` and `OUT` to local folders."""),
     ("code", setup_cell("your_data", """\
-from mer_jax.clips import build as build_lib
-from mer_jax.clips.layouts import LAYOUTS
+from mer_jax.data.clips import build as build_lib
+from mer_jax.data.clips.layouts import LAYOUTS
 from mer_jax.config import sibling_config
-from mer_jax.synth import write_synthetic_composite
+from mer_jax.data.synth import write_synthetic_composite
 from mer_jax.train import train_and_evaluate""") + '''
 DATASET = "megc2019"
 if QUICK:
@@ -420,7 +420,7 @@ import json
 
 from mer_jax.cli import load_config
 from mer_jax.config import sibling_config
-from mer_jax.search import search
+from mer_jax.methods.rcn.search import search
 from mer_jax.train import train_and_evaluate""")),
     ("md", """\
 ## The search config
@@ -526,11 +526,11 @@ import json
 import matplotlib.pyplot as plt
 import numpy as np
 
-from mer_jax import data
-from mer_jax.clips import build as build_lib
+from mer_jax import method
+from mer_jax.data.clips import build as build_lib
 from mer_jax.config import sibling_config
-from mer_jax.region_labels import REGION_NAMES
-from mer_jax.synth import write_synthetic_composite
+from mer_jax.data.region_geometry import REGION_NAMES
+from mer_jax.data.synth import write_synthetic_composite
 from mer_jax.train import train_and_evaluate""")),
     ("md", """\
 ## 1. A synthetic composite
@@ -575,7 +575,7 @@ One clip's six regions as the model reads them, at its middle frame, and below, 
 the first frame, magnified: the motion the model has to find. Under them, each region's label for the
 first clips: the clip's class where its action units move the region, "not me" elsewhere."""),
     ("code", """\
-clips = data.load(config.data)
+clips = method.load(config)
 sizes = config.stages.cnn.model.region_sizes
 n = int(np.argmax(clips.label == clips.label.max()))  # a clip of the last class
 frames = clips.x[n].astype(float)

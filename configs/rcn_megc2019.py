@@ -1,7 +1,13 @@
 """Shallow RCN on the MEGC2019 composite, as Xia et al., TIP 2020 sets it up.
 
-Reads the MEGC2019 composite built by `mer-jax build megc2019 --manual_dir DIR`
-(config flow60): 442 clips of 68 subjects, 3 classes.
+    mer-jax build megc2019 --manual_dir DIR --data_dir runs/tfds
+    mer-jax train --config configs/rcn_megc2019.py --config.data.data_dir=runs/tfds --workdir runs/megc2019
+
+DIR: the unpacked data sets (docs/data.md). Expected time: not measured (no accelerator was lent);
+the paper gives 1.0 h on one Tesla K80 for this model, M and K (Xia et al., TIP 2020, Table VI).
+Expected result: not run; the paper's UAR is 0.6773 (Table II, RCN, M = 16, K = 5).
+
+It reads the `flow60` build of the composite: 442 clips of 68 subjects, 3 classes.
 """
 
 from mer_jax.config import base_config

@@ -4,9 +4,14 @@
     mer-jax build megc2019 --manual_dir runs/synth --data_dir runs/tfds
     mer-jax train --config configs/rcn_synth_megc2019.py --workdir runs/synth_megc2019
 
-The model is that of Xia et al., TIP 2020 (configs/rcn_megc2019.py); the training is the
-quickstart's (configs/quickstart.py) with 20 epochs of batch 64, so the 68
-folds train in a few minutes on CPU (UF1 0.90 on the default composite).
+Expected (2 cores, with other jobs beside it): synth 71 s, build 96 s, training 189 s; UF1 0.90, UAR
+0.90, accuracy 0.91 on the default composite (docs/benchmarks.md). Without the expression motion it
+scores at chance (tests/test_end_to_end.py). At `--expression_scale 10`: UF1 0.964; at 0: 0.355
+(benchmarks/amplitude.py).
+
+The model is that of Xia et al., TIP 2020 (configs/rcn_megc2019.py). The training is the quick
+start's (configs/quickstart.py) with 20 epochs of batch 64, so the 68 folds train in a few minutes
+on CPU.
 """
 
 from mer_jax.config import sibling_config

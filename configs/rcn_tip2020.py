@@ -1,10 +1,15 @@
 """Xia et al., TIP 2020 (shallow RCN): one config per table row the project can run, named after the table.
 
-    mer-jax train --config configs/rcn_tip2020.py:table5_rcn_f --config.data.data_dir=DIR --workdir W
+    mer-jax build megc2019 --manual_dir DIR --data_dir runs/tfds
+    mer-jax train --config configs/rcn_tip2020.py:table5_rcn_f --config.data.data_dir=runs/tfds \
+        --workdir runs/table5_rcn_f
 
-Every row is configs/rcn_megc2019.py (the MEGC2019 composite's 60 x 60 u, v, strain
-maps, LOSO over 68 subjects, the training of sec. V-A) with the row's model,
-feature maps M and pooling size K:
+DIR: the unpacked data sets (docs/data.md). Expected time: not measured for any row (no accelerator
+was lent); the paper's hours on one Tesla K80 are the table6 rows' (1.0 to 1.8 h). Expected result:
+not run for any row; `ROWS` holds the paper's numbers (table5_rcn_f: UAR 0.7052, UF1 0.7164 on MEGC2019).
+
+Every row is configs/rcn_megc2019.py (the MEGC2019 composite's 60 x 60 u, v, strain maps, LOSO over
+68 subjects, the training of sec. V-A) with the row's model, feature maps M and pooling size K:
 
   table2_<model>_fm<M>_pool<K>   Table II: rcn, rcn_a, rcn_s, rcn_w, rcn_p, rcn_c, rcn_f;
                                  M in 16, 32, 64; K in 5, 7 (UAR)
@@ -14,9 +19,9 @@ feature maps M and pooling size K:
   table6_<model>_fm<M>_pool<K>   Table VI at 60 x 60: rcn, rcn_a, rcn_s, rcn_w, rcn_f with
                                  (M, K) = (16, 5) or (64, 9) (hours to train and test all folds)
 
-Table III's "without MM" rows at 60 x 60 are Table II's M = 16 rows. `ROWS` maps each
-row to the paper's numbers; docs/reproduction.md lists the rows with their commands
-and those the project cannot run (Tables III with MM or at 100 x 100, IV), with the reason.
+Table III's "without MM" rows at 60 x 60 are Table II's M = 16 rows. docs/reproduction.md lists the
+rows with their commands, and those the project cannot run (Tables III with MM or at 100 x 100, IV)
+with the reason.
 """
 
 from mer_jax.config import sibling_config, table_row

@@ -1,25 +1,31 @@
 """Aouayeb et al., MLSP 2019: six facial regions, a CNN per region, an LSTM per region, on the MEGC2019 composite.
 
-Trained in two stages per fold (mer_jax/stages.py): the region CNNs on single
-frames with "not me" region labels (sec. 3.2), then, frozen, the LSTMs and the
-classifier on every frame's features (sec. 3.3), leave-one-subject-out on
-SMIC + CASME II + SAMM in three classes (sec. 4.1.1, MEGC 2019). Every number
-below is the paper's (sec. 4.1.2) unless its comment says it is a choice; the
-paper states no optimizer or learning rate (docs/models.md, "Six regions,
-CNN + LSTM"). At this size stage 1 is ~100 epochs of ~30k frames x 6 regions
-per fold for 68 folds: a job for an accelerator (docs/scale.md).
+    mer-jax build megc2019 --builder_config regions --manual_dir DIR --data_dir runs/tfds
+    mer-jax train --config configs/roi_cnn_lstm.py --config.data.data_dir=runs/tfds --workdir runs/roi
+
+DIR: the unpacked data sets (docs/data.md). Expected time: not measured (an accelerator's job; none
+was lent). Expected result: not run; the paper's UF1 is 0.902 on the MEGC2019 composite (Aouayeb
+et al., MLSP 2019, Table 2). configs/roi_cnn_lstm_synthetic.py is the CPU-sized version.
+
+Trained in two stages per fold (mer_jax/methods/six_regions/stages.py). First the region CNNs, on
+single frames with "not me" region labels (sec. 3.2). Then, with the CNNs frozen, the LSTMs and the
+classifier on every frame's features (sec. 3.3). Leave-one-subject-out on SMIC + CASME II + SAMM in
+three classes (sec. 4.1.1, MEGC 2019). Every number below is the paper's (sec. 4.1.2) unless its
+comment says it is a choice. The paper states no optimizer or learning rate (docs/models.md, "Six
+regions, CNN + LSTM"). At this size stage 1 is ~100 epochs of ~30k frames x 6 regions per fold, for
+68 folds: a job for an accelerator (docs/scale.md).
 """
 
 import ml_collections
 
 from mer_jax.config import base_config
 from mer_jax.models import model_config
-from mer_jax.region_labels import REGION_SIZES
+from mer_jax.data.region_geometry import REGION_SIZES
 
 
 def get_config():
     config = base_config("roi_cnn")
-    config.model = ml_collections.ConfigDict({"name": "roi_cnn_lstm"})  # the method; each stage names its model
+    config.model = model_config("roi_lstm")  # the model that scores the clips, stage 2's; each stage names its own
     config.data.name = "megc2019/regions"  # mer-jax build megc2019 --builder_config regions
     config.data.labels = "megc2019"  # negative, positive, surprise (sec. 4.1.2: "3 neurons")
     config.data.num_classes = 3

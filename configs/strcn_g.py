@@ -1,6 +1,12 @@
 """STRCN-G (Xia et al., TMM 2019): onset-apex optical flow, 300 x 245 x 2.
 
-Needs a built flow data set: `mer-jax build casme2 --config flow_strcn_g --manual_dir DIR`.
+    mer-jax build casme2 --builder_config flow_strcn_g --manual_dir DIR --data_dir runs/tfds
+    mer-jax train --config configs/strcn_g.py --config.data.data_dir=runs/tfds --workdir runs/strcn_g
+
+DIR: the unpacked data sets (docs/data.md). Expected time: the build about 41 s of CPU a clip, for
+its 50 flows (docs/benchmarks.md); the training not measured. Expected result: not run; this is the
+row configs/strcn_tmm2019.py:table2_casme2_strcn_g, whose paper accuracy is 0.803, F1-score 0.747
+(Xia et al., TMM 2019, Table II). configs/strcn_g_synthetic.py is the CPU-sized version.
 """
 
 from mer_jax.config import base_config

@@ -18,7 +18,7 @@ changes (docs/models.md, "Does each method learn?"):
   an epoch is a fiftieth of the paper's, and that schedule decays before the model fits.
 """
 
-from mer_jax.clips.builder import STRCN_G_SINGLE_SIZE
+from mer_jax.data.clips.builder import STRCN_G_SINGLE_SIZE
 from mer_jax.config import sibling_config
 
 

@@ -1,23 +1,28 @@
 """Xia et al., TMM 2019 (STRCN): one config per table row the project can run, named after the table.
 
-    mer-jax train --config configs/strcn_tmm2019.py:table2_casme2_strcn_g --config.data.data_dir=DIR --workdir W
+    mer-jax build casme2 --builder_config flow_strcn_g --manual_dir DIR --data_dir runs/tfds
+    mer-jax train --config configs/strcn_tmm2019.py:table2_casme2_strcn_g --config.data.data_dir=runs/tfds \
+        --workdir runs/table2_casme2_strcn_g
 
-A row is `table2_<data set>_<model>` (Table II, LOSO), `table3_<data set>_<model>`
-(Table III, LOVO: 5% of the videos held out per evaluation, sec. IV-B) or
-`table4_<loso|lovo>_<data set>_<model>_without_<bl|da>` (Table IV's ablations: the
-balanced loss or the data augmentation removed). Data sets: smic, casme2, samm;
-models: strcn_a, strcn_g. Table IV's "(Ours)" rows are Tables II and III's configs.
-Each row reads the single data set's build (`mer-jax build casme2 --builder_config
-strcn_a` or `flow_strcn_g`) in the paper's classes (sec. IV-B): positive, negative,
+DIR: the unpacked data sets (docs/data.md). Expected time: not measured for any row. Expected
+result: not run for any row; `ROWS` holds the paper's numbers (table2_casme2_strcn_g: accuracy
+0.803, F1-score 0.747).
+
+A row is `table2_<data set>_<model>` (Table II, LOSO), `table3_<data set>_<model>` (Table III,
+LOVO: 5% of the videos held out per evaluation, sec. IV-B) or
+`table4_<loso|lovo>_<data set>_<model>_without_<bl|da>` (Table IV's ablations: the balanced loss
+or the data augmentation removed). Data sets: smic, casme2, samm; models: strcn_a, strcn_g.
+Table IV's "(Ours)" rows are Tables II and III's configs. Each row reads the single data set's
+build (`strcn_a` or `flow_strcn_g`) in the paper's classes (sec. IV-B): positive, negative,
 surprise and other for CASME II and SAMM, the first three for SMIC.
 
-`ROWS` maps each row to the paper's numbers (accuracy, and the F1-score where
-the table gives one); docs/reproduction.md lists every row with its command and
-the rows the project cannot run (Tables V and VI), with the reason.
+`ROWS` maps each row to the paper's numbers: accuracy, and the F1-score where the table gives one.
+docs/reproduction.md lists every row with its command, and the rows the project cannot run
+(Tables V and VI) with the reason.
 """
 
 from mer_jax.config import sibling_config, table_row
-from mer_jax.labels import strcn4_classes
+from mer_jax.data.labels import strcn4_classes
 
 DATASETS = ("smic", "casme2", "samm")  # the tables' column order
 MODELS = ("strcn_a", "strcn_g")

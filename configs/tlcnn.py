@@ -1,6 +1,16 @@
 """Wang et al., Neurocomputing 2018: TLCNN, a deep frame CNN transferred twice, then trained jointly with an LSTM.
 
-Three stages (mer_jax/transfer.py), every number the paper's (sec. 3.4-3.5,
+    mer-jax build casme2 --builder_config tim32 --manual_dir DIR --data_dir runs/tfds
+    mer-jax build kdef --builder_config frontal --manual_dir DIR --data_dir runs/tfds
+    mer-jax build rafd --builder_config frontal --manual_dir DIR --data_dir runs/tfds
+    mer-jax train --config configs/tlcnn.py --config.data.data_dir=runs/tfds --workdir runs/tlcnn
+
+DIR: the unpacked data sets (docs/data.md). Expected time: not measured (an accelerator's job; none
+was lent). Expected result: not run; the paper's accuracy is 71.2% at TIM32 in 5 folds, on its
+clips of three data sets, not CASME II alone (Wang et al., Neurocomputing 2018, Table 3; below).
+configs/tlcnn_synthetic.py is the CPU-sized version.
+
+Three stages (mer_jax/methods/tlcnn/stages.py), every number the paper's (sec. 3.4-3.5,
 4.1-4.2) unless its comment says it is a choice:
   expressions (a): `tlcnn_cnn` on KDEF + Radboud expression images, eq. 11's
                    nine classes, 4/5 of the subjects to train, 1/5 to decide
@@ -12,14 +22,12 @@ Three stages (mer_jax/transfer.py), every number the paper's (sec. 3.4-3.5,
 TLCNN(E): --config.stages.expressions.enabled=False; TLCNN(EM): also
 --config.stages.frames.enabled=False (sec. 4.3).
 
-The paper's clips are SMIC + CASME + CASME II in four classes (positive,
-negative, surprise, others), TIM-normalised to 32 (or 64: `megc2019/tim64`,
-data.input_shape (64, ...)) frames, in five folds of clips. mer-jax has no
-CASME builder, so this runs on CASME II's clips in STRCN's four classes (the
-same four); other builds and LOSO are flags (docs/models.md, "TLCNN").
-The paper's iteration counts become epochs at its five-fold sizes: stage b
-has 14,336 training frames / 224 = 64 iterations an epoch, stage c 448
-training clips / 16 = 28.
+The paper's clips are SMIC + CASME + CASME II in four classes (positive, negative, surprise,
+others), TIM-normalised to 32 frames (or 64: `megc2019/tim64`, data.input_shape (64, ...)), in five
+folds of clips. mer-jax has no CASME builder, so this runs on CASME II's clips in STRCN's four
+classes (the same four); other builds and LOSO are flags (docs/models.md, "TLCNN"). The paper's
+iteration counts become epochs at its five-fold sizes: stage b has 14,336 training frames / 224 =
+64 iterations an epoch, stage c 448 training clips / 16 = 28.
 """
 
 import ml_collections
@@ -32,7 +40,7 @@ ITERATIONS_PER_EPOCH = {"frames": 14336 // 224, "clips": 448 // 16}  # sec. 4.2,
 
 def get_config():
     config = base_config("tlcnn_cnn")
-    config.model = ml_collections.ConfigDict({"name": "tlcnn"})  # the method; each stage names its model
+    config.model = ml_collections.ConfigDict({"name": "tlcnn"})  # the model that scores the clips, stage c's; each stage names its own
     config.data.name = "casme2/tim32"  # mer-jax build casme2 --builder_config tim32 (sec. 4.2: TIM32)
     config.data.labels = "strcn4"  # negative, positive, surprise, other: the paper's four classes (sec. 4.2)
     config.data.num_classes = 4

@@ -1,16 +1,4 @@
-"""TLCNN (configs/tlcnn.py) sized for a 2-core CPU, on `mer-jax synth` output: synthetic expression images
-and the synthetic composite.
-
-The layers are the paper's at 1/16 of their width (`model.width`); what else
-changes (docs/models.md, "TLCNN"):
-- frames at half their height and width (`data.shrink = 2`: 120 x 160, the
-  expression images too) and a 113 x 113 crop, for 227 of 240 x 320;
-- the MEGC2019 composite in its three classes, 5 folds of whole subjects
-  (`subject_kfold`);
-- stage a on the synthetic KDEF set (`mer-jax synth` writes it beside the
-  composite) at all three angles, 210 images (the frontal 70 leave 14 to
-  validate on), batch 16, at most 60 epochs; stage b 4 epochs; stage c 15
-  epochs, its learning rate divided by 10 after 10.
+"""TLCNN (configs/tlcnn.py) sized for a 2-core CPU, on the synthetic composite and synthetic expression images.
 
     mer-jax synth --out runs/synth --expression_scale 10
     mer-jax build megc2019 --builder_config tim32 --manual_dir runs/synth --data_dir runs/tfds
@@ -20,6 +8,16 @@ changes (docs/models.md, "TLCNN"):
 Expected (2 cores): builds 6.4 min, training 12.5 min alone (17.8 shared with other runs); UF1 0.786 on
 the amplitude-10 composite, 0.241 (every clip "negative") without the expression; training accuracy
 per stage 0.61 (prior 0.14), 0.80 (0.57), 0.91 (0.57) (benchmarks/amplitude.py).
+
+`mer-jax synth` writes the expression images (in KDEF's layout) beside the composite. The layers
+are the paper's at 1/16 of their width (`model.width`); what else changes (docs/models.md, "TLCNN"):
+- frames at half their height and width (`data.shrink = 2`: 120 x 160, the
+  expression images too) and a 113 x 113 crop, for 227 of 240 x 320;
+- the MEGC2019 composite in its three classes, 5 folds of whole subjects
+  (`subject_kfold`);
+- stage a on the synthetic KDEF set at all three angles, 210 images (the
+  frontal 70 leave 14 to validate on), batch 16, at most 60 epochs; stage b
+  4 epochs; stage c 15 epochs, its learning rate divided by 10 after 10.
 """
 
 from mer_jax.config import sibling_config

@@ -3,7 +3,7 @@
 Importing this package registers ``casme2``, ``samm``, ``smic``, ``megc2019``
 and ``synthetic_me`` with TFDS, so ``tfds.builder('megc2019/flow60')`` finds
 them; ``BUILDERS`` maps each name to its class. The work they share (layouts,
-per-clip preprocessing, the builder base class) is :mod:`mer_jax.clips`.
+per-clip preprocessing, the builder base class) is :mod:`mer_jax.data.clips`.
 """
 
 from data_builders.casme2 import Casme2

@@ -4,7 +4,7 @@
 
 The files are committed; run this again only to change them (the coding
 sheets hold their save time, so they differ byte for byte each time). The
-clips come from :func:`mer_jax.synth.write_synthetic_composite` at small frame
+clips come from :func:`mer_jax.data.synth.write_synthetic_composite` at small frame
 sizes (faces still found by dlib) and 15 fps (3 frames per clip), so the
 builders' tests (``<name>_dataset_builder_test.py``) run in seconds:
 CASME II 6 clips of 3 subjects (one ``others`` clip outside MEGC2019, one apex
@@ -19,8 +19,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from mer_jax.clips.layouts import LAYOUTS
-from mer_jax.synth import write_synthetic_composite
+from mer_jax.data.clips.layouts import LAYOUTS
+from mer_jax.data.synth import write_synthetic_composite
 
 HERE = Path(__file__).resolve().parent
 OPTIONS = {

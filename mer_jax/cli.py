@@ -40,7 +40,7 @@ def load_config(path: str, overrides: list[str]):
 
 
 def synth(args) -> None:
-    from mer_jax.synth import write_synthetic_composite
+    from mer_jax.data.synth import write_synthetic_composite
 
     summary = write_synthetic_composite(args.out, seed=args.seed, expression_scale=args.expression_scale)
     print(
@@ -48,7 +48,7 @@ def synth(args) -> None:
         f"in {summary['seconds']:.0f} s to {args.out}\nbuild them: mer-jax build megc2019 --manual_dir {args.out}"
     )
     if not args.no_expressions:
-        from mer_jax.synth.expressions import write_synthetic_expressions
+        from mer_jax.data.synth.expressions import write_synthetic_expressions
 
         images = write_synthetic_expressions(args.out, seed=args.seed)
         print(
@@ -59,7 +59,7 @@ def synth(args) -> None:
 
 
 def build(args) -> None:
-    from mer_jax.clips import build as build_lib
+    from mer_jax.data.clips import build as build_lib
 
     builder = build_lib.build(
         args.dataset, builder_config=args.builder_config, manual_dir=args.manual_dir, data_dir=args.data_dir
@@ -83,7 +83,7 @@ def train(args) -> None:
 
 
 def search(args) -> None:
-    from mer_jax.search import search as search_lib
+    from mer_jax.methods.rcn.search import search as search_lib
 
     result = search_lib(args.config, args.workdir, progress=args.progress)
     choice = result["choice"]
@@ -125,7 +125,7 @@ def _add_config_flag(parser: argparse.ArgumentParser) -> None:
 
 
 def _add_distributed_flags(parser: argparse.ArgumentParser) -> None:
-    """Flags of a run over several processes (mer_jax/distributed.py, docs/scale.md)."""
+    """Flags of a run over several processes (mer_jax/core/distributed.py, docs/scale.md)."""
     group = parser.add_argument_group("several processes (hosts); none given: one process")
     group.add_argument("--coordinator_address", default=None, help="host:port of process 0")
     group.add_argument("--num_processes", type=int, default=None, help="how many processes run")
@@ -224,11 +224,11 @@ def run(argv: list[str]) -> None:
     if hasattr(args, "config"):
         args.config = load_config(args.config, rest)
     logging.set_verbosity(logging.WARNING)  # orbax logs every checkpoint step at INFO
-    from mer_jax import compile_cache  # imports JAX: not before the arguments are known good
+    from mer_jax.speed import compile_cache  # imports JAX: not before the arguments are known good
 
     compile_cache.enable()
     if hasattr(args, "coordinator_address"):
-        from mer_jax import distributed
+        from mer_jax.core import distributed
 
         distributed.initialize(
             args.coordinator_address, args.num_processes, args.process_id, from_platform=args.distributed

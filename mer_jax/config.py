@@ -12,13 +12,16 @@ from pathlib import Path
 
 import ml_collections
 
-from mer_jax.models import model_config
+from mer_jax.models import method_of, model_config
 
 
 def base_config(model: str = "rcn") -> ml_collections.ConfigDict:
     """Every key a run reads; `config.model` holds the keys of the model family `model` reads."""
     config = ml_collections.ConfigDict()
 
+    # The method (mer_jax/methods/: rcn, strcn, six_regions, tlcnn): how its builds are read and, for a
+    # config with `stages`, how it trains; '' for a model from outside mer-jax, trained as one model.
+    config.method = method_of(model)
     # The model's own keys, with its defaults (each model module documents them; mer_jax/models/).
     config.model = model_config(model)
 
@@ -38,7 +41,7 @@ def base_config(model: str = "rcn") -> ml_collections.ConfigDict:
     config.data.augment = False
     # strcn_a builds: the heat-map mask keeps the top_p of the pixels (Xia et al., TMM 2019, sec. IV-A: 30%), computed
     # from every clip ('paper', eq. 4 "on entire datasets") or from each fold's training clips ('per_fold';
-    # one masked copy of the clips per fold: mer_jax/heat_mask.py)
+    # one masked copy of the clips per fold: mer_jax/methods/strcn/heat_mask.py)
     config.data.mask = "paper"
     # regions and tim builds: decode once into <data_dir>/decoded/ and read x through a memory map, so the host
     # holds the pages in use, not the data set (with train.data_on_device=False; docs/data.md)
@@ -59,7 +62,7 @@ def base_config(model: str = "rcn") -> ml_collections.ConfigDict:
     config.train.fold_chunk = 0  # vmap: folds per compiled call (0 = all), to bound device memory
     config.train.steps_per_call = 0  # optimisation steps per compiled call (0 = auto: 1 on CPU, the whole epoch elsewhere)
     # False: each call's batches are gathered on the host from data.x and sent with it, so a device holds
-    # them and not the whole data set (mer_jax/runners.py; TLCNN's frames, docs/models.md). Same results.
+    # them and not the whole data set (mer_jax/core/runners.py; TLCNN's frames, docs/models.md). Same results.
     config.train.data_on_device = True
     config.train.concurrent_folds = 0  # folds (loop) or fold groups (vmap) run at once (0 = auto: CPU cores on CPU, else 1)
     config.train.epochs = 100
@@ -79,7 +82,7 @@ def base_config(model: str = "rcn") -> ml_collections.ConfigDict:
     config.train.stop_loss = 0.0
     config.train.seed = 0
     # Seeds train.seed .. train.seed + num_seeds - 1 of every fold, in the same run; the report gives each
-    # seed's scores, their mean and spread and a bootstrap interval over subjects (mer_jax/seeds.py).
+    # seed's scores, their mean and spread and a bootstrap interval over subjects (mer_jax/core/seeds.py).
     config.train.num_seeds = 1
     config.train.checkpoint_every = 5  # epochs
     # Also train one model on every subject (a fold with nothing held out) and save it with the

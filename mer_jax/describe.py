@@ -7,6 +7,8 @@ import jax.numpy as jnp
 import ml_collections
 from flax import nnx
 
+from mer_jax import method
+from mer_jax.core.stages import is_staged
 from mer_jax.models import count_params, create_model
 
 
@@ -44,18 +46,17 @@ def describe_model(
 
 def describe(config: ml_collections.ConfigDict) -> str:
     """`mer-jax describe` of an experiment config: its `model` for its data's input shape and classes, or
-    each stage's model of a staged config (mer_jax/stages.py) and the parameters of all stages together."""
-    from mer_jax import stages  # imports the trainer: not needed for one model
-
-    if not stages.is_staged(config):
+    each stage's model of a staged config (mer_jax/methods/) and the parameters of all stages together."""
+    if not is_staged(config):
         return describe_model(
             config.model, num_classes=config.data.num_classes, input_shape=config.data.input_shape,
             seed=config.train.seed,
         )
     parts, total = [], 0
-    for stage in stages.stage_names(config):
-        model, shape = config.stages[stage].model, stages.stage_input_shape(config, stage)
-        num_classes = stages.stage_classes(config, stage)
+    staged = method.staged_method(config)
+    for stage in staged.STAGES:
+        model, shape = config.stages[stage].model, staged.stage_input_shape(config, stage)
+        num_classes = staged.stage_classes(config, stage)
         parts.append(f"stage {stage}: " + describe_model(
             model, num_classes=num_classes, input_shape=shape, seed=config.train.seed, depth=3
         ))

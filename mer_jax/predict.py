@@ -6,7 +6,7 @@ OpenCV reads. The frames from ``onset`` on are the clip; its apex is the one
 given or, without one, spotted by Xia et al., TMM 2019, eq. 5. The clip then
 goes through the preprocessing of the build the model was trained on (face
 alignment, eq. 1 crop, flow, strain, resize: the build's stored variant,
-:func:`mer_jax.clips.materialize.materialize_frames`), so it reaches the model
+:func:`mer_jax.data.clips.materialize.materialize_frames`), so it reaches the model
 as the training clips did.
 """
 
@@ -18,9 +18,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from mer_jax import data, final_model
-from mer_jax.clips.layouts import FRAME_NUMBER
-from mer_jax.clips.materialize import StoredVariant, materialize_frames, read_frame, spot_apex
+from mer_jax.data import builds
+from mer_jax.core import final_model
+from mer_jax.data.clips.layouts import FRAME_NUMBER
+from mer_jax.data.clips.materialize import StoredVariant, materialize_frames, read_frame, spot_apex
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff")
 
@@ -93,7 +94,7 @@ class Predictor:
         position = spot_apex(clip, names) if apex is None else apex - onset
         stored, _ = materialize_frames(clip, position, self.variant, names=names)
         alphas = list(self.variant.alphas)
-        x = data.model_input(stored, alphas, self.final.data.get("alpha", 8.0))
+        x = builds.model_input(stored, alphas, self.final.data.get("alpha", 8.0))
         probabilities = self.final.probabilities(x[None])[0]
         classes = self.final.class_names
         return Prediction(

@@ -9,9 +9,13 @@ import pytest
 
 from benchmarks import amplitude
 from mer_jax.cli import load_config
-from mer_jax.clips.builder import CONFIGS
+from mer_jax.data.clips.builder import CONFIGS
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+LINES = {"rcn": ("rcn", "rcn"), "rcn_a": ("rcn", "rcn_a"), "rcn_f": ("rcn", "rcn_f"), "strcn_a": ("strcn", "strcn_a"),
+         "strcn_g": ("strcn", "strcn_g"), "roi_cnn_lstm": ("six_regions", "roi_lstm"), "tlcnn": ("tlcnn", "tlcnn")}
 
 
 @pytest.mark.parametrize("method", list(amplitude.METHODS))
@@ -24,7 +28,7 @@ def test_each_method_names_a_config_that_loads_and_reads_its_first_build(method)
         dataset, name = build.split("/")
         assert dataset == "kdef" or name in clip_configs, build
     assert config.data.num_classes == amplitude.CLASSES
-    assert config.model.name == method  # the model (or staged method) the line stands for
+    assert (config.method, config.model.name) == LINES[method]  # the method and model the line stands for
     if "stages" in config and "expressions" in config.stages:  # TLCNN's stage a reads the other builds
         assert tuple(config.stages.expressions.data) == spec.builds[1:]
 

@@ -5,7 +5,7 @@ import numpy as np
 import openpyxl
 import pytest
 
-from mer_jax.annotations import (
+from mer_jax.data.annotations import (
     CASME2_SHEET,
     MEGC2019_EXCLUDED,
     SAMM_SHEET,

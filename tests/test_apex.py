@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from mer_jax.preprocess.apex import difference_curve, spot_apex
+from mer_jax.data.preprocess.apex import difference_curve, spot_apex
 
 T = 20
 

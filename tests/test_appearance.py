@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from mer_jax.preprocess.appearance import appearance_matrix, difference_heat_map, top_p_mask
-from mer_jax.preprocess.temporal import interpolate
+from mer_jax.data.preprocess.appearance import appearance_matrix, difference_heat_map, top_p_mask
+from mer_jax.data.preprocess.temporal import interpolate
 
 H, W = 16, 12  # small, H != W
 

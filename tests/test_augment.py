@@ -1,4 +1,4 @@
-"""STRCN's x50 training augmentation (mer_jax/augment.py; Xia et al., TMM 2019, sec. III-E).
+"""STRCN's x50 training augmentation (mer_jax/data/variants.py; Xia et al., TMM 2019, sec. III-E).
 
 Every clip's stored variants (alphas x frame-keeping levels) are rows of the
 data set; a fold holds out and scores clips' own rows only (the test alpha,
@@ -19,14 +19,19 @@ import pytest
 import tensorflow_datasets as tfds
 
 import data_builders
-from mer_jax import augment, data, heat_mask, protocols
-from mer_jax.clips.builder import config_named
-from mer_jax.clips.layouts import LAYOUTS
-from mer_jax.clips.materialize import StoredVariant, find_apex, materialize
+from mer_jax.data import builds
+from mer_jax.core import protocols
+from mer_jax.data import variants
+from mer_jax.methods import strcn
+from mer_jax.methods.strcn import heat_mask
+from mer_jax.data.clips.builder import config_named
+from mer_jax.data.clips.layouts import LAYOUTS
+from mer_jax.data.clips.materialize import StoredVariant, find_apex, materialize
 from mer_jax.config import base_config
-from mer_jax.data import Dataset
-from mer_jax.synth import write_synthetic_composite
-from mer_jax.train import examples_text, train_and_evaluate
+from mer_jax.core.dataset import Dataset
+from mer_jax.data.synth import write_synthetic_composite
+from mer_jax.core.loop import examples_text
+from mer_jax.train import train_and_evaluate
 
 ALPHAS = (8.0, 12.0)
 LEVELS = (1.0, 0.9, 0.8, 0.7, 0.6)  # the shipped configs' (temporal.KEEP_FRACTIONS)
@@ -62,40 +67,45 @@ def test_the_shipped_configs_store_fifty_variants_with_every_frame_first():
         StoredVariant("flow", (60, 60), alphas=(8.0,), keep_fractions=(0.6, 1.0))
 
 
+def strcn_a(data_dir, **keys):
+    """The build NAME under `data_dir` as STRCN reads it, in its four classes."""
+    return strcn.load({"name": NAME, "data_dir": str(data_dir), "labels": "strcn4", **keys})
+
+
 def test_a_build_stores_fifty_variants_and_reading_it_augmented_gives_a_row_each(built):
     out, stored = built
-    variants = augment.stored_variants(ALPHAS, LEVELS)
-    assert variants[:2] == [(1.0, 8.0), (1.0, 12.0)] and len(variants) == 10  # x50 with the shipped 10 alphas
-    plain = data.load_built(NAME, data_dir=out, labels="strcn4", alpha=12.0, mask="per_fold")
-    rows = data.load_built(NAME, data_dir=out, labels="strcn4", alpha=12.0, mask="per_fold", augment=True)
-    assert plain.num_samples == len(stored) and rows.num_samples == len(stored) * len(variants)
+    kept = variants.stored_variants(ALPHAS, LEVELS)
+    assert kept[:2] == [(1.0, 8.0), (1.0, 12.0)] and len(kept) == 10  # x50 with the shipped 10 alphas
+    plain = strcn_a(out, alpha=12.0, mask="per_fold")
+    rows = strcn_a(out, alpha=12.0, mask="per_fold", augment=True)
+    assert plain.num_samples == len(stored) and rows.num_samples == len(stored) * len(kept)
     assert rows.x.dtype == np.uint8 and rows.input_shape == (6, 24, 32, 3)  # frames kept compact
-    clips = rows.extra[augment.CLIP]
+    clips = rows.extra[variants.CLIP]
     for sample, x in stored.items():
         assert x.shape == (10, 6, 24, 32, 3)
         own = rows.sample_id == sample
         np.testing.assert_array_equal(rows.x[own][0], x[1])  # the clip's own row: every frame, data.alpha = 12
         np.testing.assert_array_equal(plain.x[plain.sample_id == sample][0], x[1])
-        for index, (keep, alpha) in enumerate(variants):
-            row = rows.sample_id == sample + ("" if index == 1 else augment.variant_suffix(keep, alpha))
+        for index, (keep, alpha) in enumerate(kept):
+            row = rows.sample_id == sample + ("" if index == 1 else variants.variant_suffix(keep, alpha))
             assert row.sum() == 1 and clips[row][0] == sample
             np.testing.assert_array_equal(rows.x[row][0], x[index])
         # Each clip's heat counts once (its own row), so the paper's mask is that of the clips.
         heat, own = rows.extra[heat_mask.HEAT][clips == sample], rows.sample_id[clips == sample] == sample
         assert heat[own].any() and not heat[~own].any()
-    assert (rows.label[augment.clip_of_row(rows)] == rows.label).all()
+    assert (rows.label[variants.clip_of_row(rows)] == rows.label).all()
 
 
 def test_frame_keeping_changes_the_strcn_a_matrices_and_not_the_papers_mask(built):
     out, stored = built
-    matrices = data.load_built(NAME, data_dir=out, labels="strcn4", alpha=8.0, augment=True)
-    clips_only = data.load_built(NAME, data_dir=out, labels="strcn4", alpha=8.0)
+    matrices = strcn_a(out, alpha=8.0, augment=True)
+    clips_only = strcn_a(out, alpha=8.0)
     assert matrices.input_shape == (int(0.3 * 24 * 32), 6, 3)
     for sample in stored:
         own = matrices.x[matrices.sample_id == sample][0]
         np.testing.assert_array_equal(own, clips_only.x[clips_only.sample_id == sample][0])  # same mask
-        kept = matrices.x[matrices.sample_id == sample + augment.variant_suffix(0.6, 8.0)][0]
-        magnified = matrices.x[matrices.sample_id == sample + augment.variant_suffix(1.0, 12.0)][0]
+        kept = matrices.x[matrices.sample_id == sample + variants.variant_suffix(0.6, 8.0)][0]
+        magnified = matrices.x[matrices.sample_id == sample + variants.variant_suffix(1.0, 12.0)][0]
         assert np.abs(kept.astype(int) - own).mean() > 0.5, sample  # 60% of the frames: another matrix
         assert np.abs(magnified.astype(int) - own).mean() > 0.5, sample
 
@@ -120,31 +130,31 @@ def test_frame_keeping_changes_strcn_g_flow_through_the_magnified_apex(tmp_path)
     np.testing.assert_array_equal(again, flows)  # a clip's draws are the same in every build
 
 
-def clip_rows(num_subjects=4, clips_per_subject=3, variants=10, shape=(16, 16, 2)) -> Dataset:
-    """Clips of `num_subjects` subjects with `variants` rows each, as data.load_built(augment=True) returns them."""
+def clip_rows(num_subjects=4, clips_per_subject=3, per_clip=10, shape=(16, 16, 2)) -> Dataset:
+    """Clips of `num_subjects` subjects with `per_clip` rows each, as builds.load_built(augment=True) returns them."""
     rng = np.random.default_rng(0)
     clips = [f"casme2/sub{s:02d}/EP{c:02d}" for s in range(num_subjects) for c in range(clips_per_subject)]
     labels = rng.integers(0, 3, len(clips)).astype(np.int32)
-    others = [variant for variant in augment.stored_variants(range(5, 15), LEVELS) if variant != (1.0, 8.0)]
-    suffixes = [""] + [augment.variant_suffix(keep, alpha) for keep, alpha in others][: variants - 1]
+    others = [variant for variant in variants.stored_variants(range(5, 15), LEVELS) if variant != (1.0, 8.0)]
+    suffixes = [""] + [variants.variant_suffix(keep, alpha) for keep, alpha in others][: per_clip - 1]
     sample_id = np.array([clip + suffix for clip in clips for suffix in suffixes])
     order = np.argsort(sample_id)
-    clip_of = np.repeat(clips, variants)[order]
+    clip_of = np.repeat(clips, per_clip)[order]
     return Dataset(
         x=rng.normal(size=(len(sample_id), *shape)).astype(np.float32),
-        label=np.repeat(labels, variants)[order],
+        label=np.repeat(labels, per_clip)[order],
         subject=np.array(["/".join(c.split("/")[:2]) for c in clip_of]),
         dataset=np.full(len(sample_id), "casme2"),
         sample_id=sample_id[order],
         class_names=("negative", "positive", "surprise"),
-        extra={augment.CLIP: clip_of},
+        extra={variants.CLIP: clip_of},
     )
 
 
 @pytest.mark.parametrize("protocol", ["loso", "lovo", "kfold"])
 def test_folds_hold_out_clips_own_rows_and_train_on_every_variant_of_the_other_clips_only(protocol):
     rows = clip_rows()
-    clip_of_row = augment.clip_of_row(rows)
+    clip_of_row = variants.clip_of_row(rows)
     own = clip_of_row == np.arange(rows.num_samples)
     config = base_config().protocol
     config.name, config.k, config.test_fraction = protocol, 3, 0.25
@@ -156,7 +166,7 @@ def test_folds_hold_out_clips_own_rows_and_train_on_every_variant_of_the_other_c
     for fold in range(folds.num_folds):
         held_out = set(rows.sample_id[folds.test_masks[fold]])
         trained = folds.train_masks[fold]
-        assert not (set(rows.extra[augment.CLIP][trained]) & held_out)  # no variant of a held-out clip
+        assert not (set(rows.extra[variants.CLIP][trained]) & held_out)  # no variant of a held-out clip
         assert trained.sum() == 10 * (~clips.test_masks[fold]).sum()  # all 10 variants of every training clip
         if protocol == "loso":
             assert not (rows.subject[trained] == folds.names[fold]).any()
@@ -166,27 +176,27 @@ def test_a_row_of_a_clip_without_its_own_row_is_refused():
     rows = clip_rows()
     broken = rows.take(rows.sample_id != "casme2/sub01/EP02")
     with pytest.raises(ValueError, match="clip 'casme2/sub01/EP02', which has no row of its own"):
-        augment.clip_of_row(broken)
+        variants.clip_of_row(broken)
     with pytest.raises(ValueError, match="alpha 9.0 is not among"):
-        augment.rows(np.zeros((10, 2)), augment.stored_variants((5.0, 8.0), LEVELS), 9.0, True)
+        variants.rows(np.zeros((10, 2)), variants.stored_variants((5.0, 8.0), LEVELS), 9.0, True)
 
 
 def test_training_takes_fifty_times_the_clips_an_epoch_and_scores_the_clips_only(tmp_path, monkeypatch):
     """Each fold's epoch draws every variant of its training clips; the report scores each clip once."""
-    rows = clip_rows(variants=50)
-    monkeypatch.setattr("mer_jax.train.data.load", lambda _config: rows)
+    rows = clip_rows(per_clip=50)
+    monkeypatch.setattr("mer_jax.method.load", lambda _config: rows)
     config = base_config("strcn_g")
     config.model.features, config.model.num_rcls = 4, 0
     config.data.input_shape, config.data.num_classes = (16, 16, 2), 3
     config.train.strategy, config.train.epochs, config.train.batch_size = "loop", 1, 50
     report = train_and_evaluate(config, tmp_path, progress=False)
-    clips = np.unique(rows.extra[augment.CLIP])
+    clips = np.unique(rows.extra[variants.CLIP])
     assert sorted(p["sample_id"] for p in report["predictions"]) == sorted(clips)
     for entry in report["per_fold"]:
         assert entry["num_samples"] == 3  # a subject's clips, as without augmentation
         assert entry["train_examples_per_epoch"] == 50 * (len(clips) - 3)
     assert json.loads((tmp_path / "report.json").read_text())["per_fold"][0]["train_examples_per_epoch"] == 450
     folds = protocols.folds_of_config(
-        config.protocol, subjects=rows.subject, labels=rows.label, clip_of_row=augment.clip_of_row(rows)
+        config.protocol, subjects=rows.subject, labels=rows.label, clip_of_row=variants.clip_of_row(rows)
     )
     assert examples_text(folds) == "450"  # the progress line: "4 folds of 450 training examples an epoch"

@@ -1,6 +1,6 @@
 """Builds of raw folders with one fault each, in each data set's real layout (docs/data.md, Faults).
 
-A small composite (:mod:`mer_jax.synth`: real faces, 3 frames per clip) is
+A small composite (:mod:`mer_jax.data.synth`: real faces, 3 frames per clip) is
 written once; each test copies one data set's files, injects one fault (a
 truncated, empty, unreadable or resized frame; a repeated, blank, out-of-range
 or unknown sheet cell or row; a missing column or subject folder; upper-case
@@ -31,12 +31,13 @@ import pytest
 from ml_collections import ConfigDict
 
 from data_builders.synthetic_me.synthetic_me_dataset_builder import SyntheticMe
-from mer_jax import annotations, data
-from mer_jax.clips import build as build_lib
-from mer_jax.clips import materialize as materialize_lib
-from mer_jax.clips.layouts import LAYOUTS
+from mer_jax.data import builds
+from mer_jax.data import annotations
+from mer_jax.data.clips import build as build_lib
+from mer_jax.data.clips import materialize as materialize_lib
+from mer_jax.data.clips.layouts import LAYOUTS
 from mer_jax.config import base_config
-from mer_jax.synth import write_synthetic_composite
+from mer_jax.data.synth import write_synthetic_composite
 
 # One subject of SAMM and SMIC, two of CASME II (so one can go missing), two clips each, 3 frames a clip.
 SYNTH = {
@@ -386,7 +387,7 @@ def test_a_build_with_no_clip_left_says_why(composite, tmp_path):
 # Builds casme2/flow60 in a child process that reports each clip it finishes and stops after the second, to be killed.
 KILLED_BUILD = """
 import sys, time
-from mer_jax.clips import build, builder
+from mer_jax.data.clips import build, builder
 
 build_clip, done = builder._build_clip, []
 
@@ -427,7 +428,7 @@ def test_a_killed_build_started_again_is_complete(composite, tmp_path):
     for key, record in whole.examples.items():
         np.testing.assert_array_equal(again.examples[key]["x"], record["x"])
     assert again.metadata == whole.metadata
-    assert data.load_built("casme2/flow60", data_dir=out).num_samples == len(whole.examples)
+    assert builds.load_built("casme2/flow60", data_dir=out).num_samples == len(whole.examples)
 
 
 def test_a_synthetic_me_build_killed_while_writing_its_clips_writes_them_again(composite, tmp_path, monkeypatch):
@@ -469,7 +470,7 @@ def test_a_build_with_non_finite_values_stops_training_naming_the_example(compos
     build("casme2", raw_copy(composite, "casme2", tmp_path / "raw"), tmp_path / "out")
     damaged = f"casme2/flow60 under .*: example {poisoned} holds 1 non-finite value"
     with pytest.raises(ValueError, match=damaged):
-        data.load(data_config("casme2/flow60", tmp_path / "out"))
+        builds.load(data_config("casme2/flow60", tmp_path / "out"))
 
     from mer_jax import train  # imports JAX and Flax
 
@@ -486,10 +487,10 @@ def test_classes_the_build_lacks_stop_training_naming_the_data_set(composite, tm
     present = clips[0]["emotion"].lower()
     config = data_config("casme2/flow60", tmp_path / "out", labels="emotion", classes=(present, "joy"))
     with pytest.raises(ValueError, match=r"casme2/flow60 under .* has no example of class\(es\) \['joy'\]") as error:
-        data.load(config)
+        builds.load(config)
     first = re.search(r"the first example left out is (casme2/\S+/\S+) \((\w+)\)$", str(error.value))
     left_out = {sample_id(c): c["emotion"].lower() for c in clips if c["emotion"].lower() != present}
     assert left_out[first.group(1)] == first.group(2)
-    assert data.load(data_config("casme2/flow60", tmp_path / "out")).num_samples == len(
+    assert builds.load(data_config("casme2/flow60", tmp_path / "out")).num_samples == len(
         [c for c in clips if c["megc2019"]]
     )

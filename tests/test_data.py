@@ -6,8 +6,9 @@ import ml_collections
 import numpy as np
 import pytest
 
-from mer_jax.data import Dataset, load
-from mer_jax.synthetic import make_synthetic_flow
+from mer_jax.core.dataset import Dataset
+from mer_jax.data.builds import load
+from mer_jax.data.toy_flow import make_synthetic_flow
 
 
 def fields(n=6, **overrides):

@@ -2,7 +2,7 @@
 
 Each builder's own tfds.testing.DatasetBuilderTestCase runs beside it, on its
 committed ``dummy_data/`` (``data_builders/<name>/<name>_dataset_builder_test.py``).
-The tests here write a composite with :mod:`mer_jax.synth` and check what the
+The tests here write a composite with :mod:`mer_jax.data.synth` and check what the
 builds hold against what was written, reading a build back without
 TensorFlow, reuse of a finished build, the error paths (missing files,
 unreadable frames), the in-memory preprocessing a build applies, and that
@@ -23,19 +23,21 @@ import pytest
 import tensorflow_datasets as tfds
 
 import data_builders
-from mer_jax import data, heat_mask
-from mer_jax.annotations import ClipAnnotation
-from mer_jax.clips import build as build_lib
-from mer_jax.clips.builder import CONFIGS, ClipDatasetBuilder, config_named
-from mer_jax.clips.errors import ClipError
-from mer_jax.clips.layouts import LAYOUTS
-from mer_jax.clips.materialize import StoredVariant, materialize, materialize_frames, read_frame, spot_apex
-from mer_jax.clips.testing import smaller_config
+from mer_jax.data import builds
+from mer_jax.methods import strcn
+from mer_jax.methods.strcn import heat_mask
+from mer_jax.data.annotations import ClipAnnotation
+from mer_jax.data.clips import build as build_lib
+from mer_jax.data.clips.builder import CONFIGS, ClipDatasetBuilder, config_named
+from mer_jax.data.clips.errors import ClipError
+from mer_jax.data.clips.layouts import LAYOUTS
+from mer_jax.data.clips.materialize import StoredVariant, materialize, materialize_frames, read_frame, spot_apex
+from mer_jax.data.clips.testing import smaller_config
 from mer_jax.predict import read_frames
-from mer_jax.preprocess import apex as apex_lib
-from mer_jax.preprocess import appearance, faces, optical_strain
-from mer_jax.preprocess.flow import resize_flow
-from mer_jax.synth import write_synthetic_composite
+from mer_jax.data.preprocess import apex as apex_lib
+from mer_jax.data.preprocess import appearance, faces, optical_strain
+from mer_jax.data.preprocess.flow import resize_flow
+from mer_jax.data.synth import write_synthetic_composite
 
 ROOT = Path(tempfile.mkdtemp(prefix="mer_jax_builders_"))
 RAW = ROOT / "synthetic_me_raw"
@@ -75,7 +77,7 @@ def built(tmp_path_factory) -> Path:
 
 
 def test_flow60_holds_the_clips_with_their_annotations(built):
-    builder = tfds.builder_from_directory(str(data.built_dir("megc2019/flow60", built)))
+    builder = tfds.builder_from_directory(str(builds.built_dir("megc2019/flow60", built)))
     source = builder.as_data_source(split="train")
     records = {source[i]["sample_id"].decode(): source[i] for i in range(len(source))}
     expected = {f"{c['dataset']}/{c['subject']}/{c['clip']}": c for c in fake_composite()["clips"] if c["megc2019"]}
@@ -107,7 +109,7 @@ def test_flow60_agrees_with_the_composites_ground_truth_flow(built):
     0.15 at most with u and v swapped, end-point error 0.05-0.10 pixel of the 60 x 60 map.
     An onset/apex swap negates the correlation, a u/v swap drops it below 0.3.
     """
-    builder = tfds.builder_from_directory(str(data.built_dir("megc2019/flow60", built)))
+    builder = tfds.builder_from_directory(str(builds.built_dir("megc2019/flow60", built)))
     source = builder.as_data_source(split="train")
     records = {source[i]["sample_id"].decode(): source[i] for i in range(len(source))}
     compared = 0
@@ -133,7 +135,7 @@ def test_flow60_agrees_with_the_composites_ground_truth_flow(built):
 
 def test_in_memory_frames_give_what_the_build_stored(built):
     """materialize_frames on a clip's decoded frames (all of them, as `predict` has) == the stored x."""
-    builder = tfds.builder_from_directory(str(data.built_dir("megc2019/flow60", built)))
+    builder = tfds.builder_from_directory(str(builds.built_dir("megc2019/flow60", built)))
     source = builder.as_data_source(split="train")
     variant = StoredVariant.from_dict(builder.info.metadata["variant"])
     records = {source[i]["sample_id"].decode(): source[i] for i in range(len(source))}
@@ -163,8 +165,8 @@ def test_stored_variants_survive_a_json_round_trip():
 
 def test_load_built_reads_without_tensorflow(built):
     code = (
-        "import sys; from mer_jax import data; "
-        f"d = data.load_built('megc2019/flow60', data_dir={str(built)!r}); "
+        "import sys; from mer_jax.data import builds; "
+        f"d = builds.load_built('megc2019/flow60', data_dir={str(built)!r}); "
         "print(d.num_samples, d.num_classes, 'tensorflow' in sys.modules)"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
@@ -173,10 +175,10 @@ def test_load_built_reads_without_tensorflow(built):
 
 
 def test_load_built_labels(built):
-    megc = data.load_built("megc2019/flow60", data_dir=built)
+    megc = builds.load_built("megc2019/flow60", data_dir=built)
     assert megc.class_names == ("negative", "positive", "surprise")
     assert all(s.split("/")[0] == d for s, d in zip(megc.subject, megc.dataset, strict=True))
-    strcn = data.load_built("megc2019/flow60", data_dir=built, labels="strcn4")
+    strcn = builds.load_built("megc2019/flow60", data_dir=built, labels="strcn4")
     assert strcn.class_names == ("negative", "positive", "surprise", "other")
     # CASME II repression is negative in MEGC2019 and 'other' in STRCN's map.
     for sample, emotion_label in zip(strcn.sample_id, strcn.label, strict=True):
@@ -184,13 +186,13 @@ def test_load_built_labels(built):
         if clip["emotion"].lower() == "repression":
             assert strcn.class_names[emotion_label] == "other"
     with pytest.raises(ValueError, match="labels must be one of"):
-        data.load_built("megc2019/flow60", data_dir=built, labels="ekman")
+        builds.load_built("megc2019/flow60", data_dir=built, labels="ekman")
     with pytest.raises(FileNotFoundError, match="mer-jax build casme2 --builder_config strcn_a"):
-        data.load_built("casme2/strcn_a", data_dir=built)
+        builds.load_built("casme2/strcn_a", data_dir=built)
 
 
 def test_second_build_reuses_the_first(built):
-    files = sorted((data.built_dir("megc2019/flow60", built)).glob("*.array_record*"))
+    files = sorted((builds.built_dir("megc2019/flow60", built)).glob("*.array_record*"))
     stamps = [f.stat().st_mtime_ns for f in files]
     builder = build_lib.build("megc2019", builder_config="flow60", manual_dir=str(RAW), data_dir=str(built))
     assert [f.stat().st_mtime_ns for f in files] == stamps
@@ -278,8 +280,10 @@ def test_strcn_a_build_is_masked_when_read_by_every_clips_heat_or_kept_as_frames
     source = builder.as_data_source(split="train")
     stored = {source[i]["sample_id"].decode(): source[i]["x"] for i in range(len(source))}
     name = "megc2019/strcn_a_small"
-    paper = data.load_built(name, data_dir=tmp_path, labels="strcn4", alpha=12.0)
-    frames = data.load_built(name, data_dir=tmp_path, labels="strcn4", alpha=12.0, mask="per_fold")
+    def read(**keys):
+        return strcn.load({"name": name, "data_dir": str(tmp_path), "labels": "strcn4", "alpha": 12.0, **keys})
+
+    paper, frames = read(), read(mask="per_fold")
     mask = appearance.top_p_mask(appearance.difference_heat_map(x[0] for x in stored.values()), 0.3)
     assert paper.input_shape == (int(0.3 * 24 * 32), 6, 3) and paper.extra == {}
     for index, sample in enumerate(paper.sample_id):
@@ -290,7 +294,7 @@ def test_strcn_a_build_is_masked_when_read_by_every_clips_heat_or_kept_as_frames
         np.testing.assert_allclose(frames.extra[heat_mask.HEAT][index], heat)
     assert frames.input_shape == (6, 24, 32, 3)
     with pytest.raises(ValueError, match="unknown data.mask 'fold'"):
-        data.load_built(name, data_dir=tmp_path, mask="fold")
+        read(mask="fold")
 
 
 @pytest.mark.slow
@@ -298,7 +302,7 @@ def test_smic_alone_has_three_strcn_classes(tmp_path):
     """SMIC annotates positive, negative and surprise only (Xia et al., TMM 2019, sec. IV-B): no empty 'other'."""
     fake_composite()
     build_lib.build("smic", builder_config="flow60", manual_dir=str(RAW), data_dir=str(tmp_path))
-    smic = data.load_built("smic/flow60", data_dir=tmp_path, labels="strcn4")
+    smic = builds.load_built("smic/flow60", data_dir=tmp_path, labels="strcn4")
     assert smic.class_names == ("negative", "positive", "surprise")
     emotions = {c["clip"]: c["emotion"].lower() for c in fake_composite()["clips"] if c["dataset"] == "smic"}
     assert [smic.class_names[label] for label in smic.label] == [emotions[s.split("/")[-1]] for s in smic.sample_id]

@@ -12,7 +12,7 @@ import numpy as np
 import orbax.checkpoint as ocp
 import pytest
 
-from mer_jax import distributed, final_model
+from mer_jax.core import distributed, final_model
 
 REPO = Path(__file__).resolve().parents[1]
 # A quick start small enough for seconds: 6 folds (2 subjects per data set), a final model; 2 epochs unless told.

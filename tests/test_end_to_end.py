@@ -23,10 +23,10 @@ import cv2
 import numpy as np
 import pytest
 
-from mer_jax.clips import build as build_lib
+from mer_jax.data.clips import build as build_lib
 from mer_jax.config import sibling_config
 from mer_jax.predict import Predictor
-from mer_jax.synth import write_synthetic_composite
+from mer_jax.data.synth import write_synthetic_composite
 from mer_jax.train import train_and_evaluate
 
 REPO = Path(__file__).resolve().parents[1]

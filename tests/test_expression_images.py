@@ -1,4 +1,4 @@
-"""Expression images for TLCNN's first transfer step (mer_jax/images/): eq. 11 labels, KDEF and Radboud file
+"""Expression images for TLCNN's first transfer step (mer_jax/data/images/): eq. 11 labels, KDEF and Radboud file
 names, the face crop, the kdef / rafd builds of their dummy_data/ (faults reported, not dropped) and the loader."""
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ import pytest
 
 import data_builders
 from mer_jax import cli
-from mer_jax.clips import build as build_lib
-from mer_jax.images import EQ11_CLASSES, LABEL_MAP, crop, labels, load_expression_images
-from mer_jax.images.layouts import IMAGE_LAYOUTS, ImageNameError, parse_kdef, parse_rafd
+from mer_jax.data.clips import build as build_lib
+from mer_jax.data.images import EQ11_CLASSES, LABEL_MAP, crop, labels, load_expression_images
+from mer_jax.data.images.layouts import IMAGE_LAYOUTS, ImageNameError, parse_kdef, parse_rafd
 
 DUMMY = Path(data_builders.__file__).parent
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import skimage.data
 
-from mer_jax.preprocess.faces import (
+from mer_jax.data.preprocess.faces import (
     DELTAS,
     FaceNotFoundError,
     align_and_crop,

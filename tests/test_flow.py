@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 import skimage.data
 
-from mer_jax.clips.builder import config_named
-from mer_jax.preprocess import flow_map
-from mer_jax.preprocess.flow import (
+from mer_jax.data.clips.builder import config_named
+from mer_jax.data.preprocess import flow_map
+from mer_jax.data.preprocess.flow import (
     METHODS,
     TVL1_EPSILON,
     flow_map_from_frames,

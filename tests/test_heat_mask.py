@@ -1,4 +1,4 @@
-"""STRCN-A's heat-map mask per fold (mer_jax/heat_mask.py; Xia et al., TMM 2019, sec. III-C-1, eq. 4).
+"""STRCN-A's heat-map mask per fold (mer_jax/methods/strcn/heat_mask.py; Xia et al., TMM 2019, sec. III-C-1, eq. 4).
 
 Under data.mask=per_fold nothing of a fold's held-out subject may reach that
 fold's inputs: changing the held-out subject's clips leaves the fold's mask and
@@ -12,10 +12,12 @@ import json
 import numpy as np
 import pytest
 
-from mer_jax import augment, heat_mask, protocols
+from mer_jax.core import protocols
+from mer_jax.data import variants
+from mer_jax.methods.strcn import heat_mask
 from mer_jax.config import base_config
-from mer_jax.data import Dataset
-from mer_jax.preprocess.appearance import appearance_matrix
+from mer_jax.core.dataset import Dataset
+from mer_jax.data.preprocess.appearance import appearance_matrix
 from mer_jax.train import train_and_evaluate
 
 T, H, W = 5, 8, 10  # frames of 8 x 10 pixels: a 30% mask keeps 24
@@ -95,7 +97,7 @@ def test_each_fold_trains_and_tests_on_its_own_copy_masked_by_its_own_mask():
 
 
 def test_augmented_rows_add_no_heat_of_their_own():
-    """Eq. 4 sums each clip once: an augmented variant (mer_jax.augment) of a clip moves neither mask."""
+    """Eq. 4 sums each clip once: an augmented variant (mer_jax.data.variants) of a clip moves neither mask."""
     dataset = frames_dataset()
     clips = dataset.num_samples
     variant = moving_frames(np.random.default_rng(1), row=5)
@@ -110,7 +112,7 @@ def test_augmented_rows_add_no_heat_of_their_own():
         class_names=dataset.class_names,
         extra={
             heat_mask.HEAT: np.concatenate([dataset.extra[heat_mask.HEAT], hot]),
-            augment.CLIP: np.append(dataset.sample_id, dataset.sample_id[0]),
+            variants.CLIP: np.append(dataset.sample_id, dataset.sample_id[0]),
         },
     )
     folds = protocols.loso(dataset.subject)
@@ -140,7 +142,7 @@ def test_training_inputs_are_the_clips_under_the_papers_mask_and_per_fold_has_no
 def test_per_fold_run_reports_each_clip_once_under_its_own_id(tmp_path, monkeypatch):
     """train_and_evaluate on the F copies: one prediction per clip, named as the clip, from the fold holding it out."""
     dataset = frames_dataset()
-    monkeypatch.setattr("mer_jax.train.data.load", lambda _config: dataset)
+    monkeypatch.setattr("mer_jax.method.load", lambda _config: dataset)
     config = base_config("strcn_a")
     config.model.name = "strcn_a"
     config.model.features = 4

@@ -1,6 +1,6 @@
 import pytest
 
-from mer_jax.labels import MEGC2019_CLASSES, STRCN4_CLASSES, megc2019_class, strcn4_class, strcn4_classes
+from mer_jax.data.labels import MEGC2019_CLASSES, STRCN4_CLASSES, megc2019_class, strcn4_class, strcn4_classes
 
 
 @pytest.mark.parametrize(

@@ -4,7 +4,7 @@ import numpy as np
 import optax
 import pytest
 
-from mer_jax.losses import balanced_cross_entropy, cross_entropy, focal_loss, get_loss
+from mer_jax.core.losses import balanced_cross_entropy, cross_entropy, focal_loss, get_loss
 
 
 def _random_batch(batch=12, classes=4, seed=0):

@@ -4,7 +4,7 @@ import jax
 import numpy as np
 import pytest
 
-from mer_jax.preprocess.magnify import collapse_pyramid, iir_bandpass, laplacian_pyramid, level_alphas, magnify
+from mer_jax.data.preprocess.magnify import collapse_pyramid, iir_bandpass, laplacian_pyramid, level_alphas, magnify
 
 SIZE, SIGMA, AMPLITUDE = 32, 6.0, 0.05  # a smooth blob moved by a tiny sub-pixel sinusoid
 IN_BAND = 1 / 38  # cycles/frame, at the peak of the [0.05, 0.4] IIR band

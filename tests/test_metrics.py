@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from sklearn import metrics as skm
 
-from mer_jax.metrics import compute_metrics, confusion_matrix, summarize
+from mer_jax.core.metrics import compute_metrics, confusion_matrix, summarize
 
 NUM_CLASSES = 5
 

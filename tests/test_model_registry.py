@@ -91,8 +91,8 @@ def test_a_model_in_its_own_file_trains_on_clips_with_mer_jax_train(user_model):
 def test_every_packaged_family_is_found_by_name():
     names = models.model_names()
     assert {"rcn", "rcn_w", "rcn_s", "rcn_a", "rcn_c", "rcn_f", "rcn_p", "strcn_a", "strcn_g"} <= set(names)
-    assert models.model_module("rcn_f").__name__ == "mer_jax.models.rcn"
-    assert models.model_module("strcn_a").__name__ == "mer_jax.models.strcn"
+    assert models.model_module("rcn_f").__name__ == "mer_jax.methods.rcn.rcn"
+    assert models.model_module("strcn_a").__name__ == "mer_jax.methods.strcn.strcn"
 
 
 def test_each_family_documents_and_reads_its_own_keys():

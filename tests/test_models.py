@@ -10,11 +10,12 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from mer_jax import platform
+from mer_jax.speed import platform
 from mer_jax.config import sibling_config
-from mer_jax.models import count_params, create_model, fast_ops, layers, rcn
+from mer_jax.methods.rcn import rcn
+from mer_jax.models import count_params, create_model, fast_ops, layers
 
-RCN_NAMES = list(rcn.NAMES)  # the shallow RCN family of mer_jax/models/rcn.py
+RCN_NAMES = list(rcn.NAMES)  # the shallow RCN family of mer_jax/methods/rcn/rcn.py
 
 
 def make(name, variant="paper", features=16, steps=3, shape=(60, 60, 3), classes=3, **extra):
@@ -378,7 +379,7 @@ def test_model_off_cpu_uses_the_plain_composition_with_the_cpu_values(backend):
         np.testing.assert_allclose(g, e, rtol=1e-4, atol=1e-5 * scale)
 
 
-# Each RCN's modules, written here independently of mer_jax.models.rcn's tables: Xia et al., TIP 2020,
+# Each RCN's modules, written here independently of mer_jax.methods.rcn.rcn's tables: Xia et al., TIP 2020,
 # sec. IV-C-3, V-C-4 (paper) and the released MeNets.py classes (xia2020_code; docs/models.md).
 WIDE = {"rcn_w", "rcn_c", "rcn_f", "rcn_p"}
 SHORTCUT = {"rcn_s", "rcn_c", "rcn_f", "rcn_p"}
@@ -495,7 +496,7 @@ def test_every_rcn_is_its_modules_composed_by_hand(name, variant):
     np.testing.assert_allclose(model(x, train=False), forward_by_hand(model, name, x), rtol=1e-5, atol=1e-6)
 
 
-# Pool1 .. Pool4 of Xia et al., TMM 2019, Table I, written here independently of mer_jax.models.strcn.POOLS.
+# Pool1 .. Pool4 of Xia et al., TMM 2019, Table I, written here independently of mer_jax.methods.strcn.strcn.POOLS.
 TABLE_I_POOLS = {"strcn_a": ((4, 1), (4, 1), (4, 4), (2, 2)), "strcn_g": ((4, 4), (4, 4), (4, 4), (2, 2))}
 
 

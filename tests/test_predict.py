@@ -10,10 +10,12 @@ import cv2
 import numpy as np
 import pytest
 
-from mer_jax import data, final_model, protocols
+from mer_jax.data import builds
+from mer_jax.core import final_model, protocols
 from mer_jax.config import sibling_config
 from mer_jax.predict import Predictor, read_frames
-from mer_jax.train import train_and_evaluate, train_folds
+from mer_jax.core.loop import FoldRun, train_folds
+from mer_jax.train import train_and_evaluate
 
 CONFIGS = "configs/quickstart.py"
 
@@ -33,7 +35,7 @@ def synthetic_run(tmp_path_factory):
 def test_the_final_fold_is_saved_and_left_out_of_the_report(synthetic_run):
     config, workdir, report = synthetic_run
     assert report["num_folds"] == 6  # the 6 held-out subjects, not the final fold
-    dataset = data.load(config.data)
+    dataset = builds.load(config.data)
     held_out = sorted(record["sample_id"] for record in report["predictions"])
     assert held_out == sorted(dataset.sample_id.tolist())  # every clip once, by the fold of its own subject
     assert all(report["fold_names"][r["fold"]] == r["subject"] for r in report["predictions"])
@@ -50,9 +52,9 @@ def test_the_final_fold_is_saved_and_left_out_of_the_report(synthetic_run):
 def test_the_final_model_equals_the_fold_trained_on_everything(synthetic_run, tmp_path):
     config, workdir, _ = synthetic_run
 
-    dataset = data.load(config.data)
+    dataset = builds.load(config.data)
     everything = protocols.Folds(np.zeros((1, dataset.num_samples), bool), (final_model.FOLD_NAME,))
-    alone = train_folds(config, dataset, everything, fold_ids=np.array([6]), progress=False)
+    alone = train_folds(config, dataset, everything, FoldRun(fold_ids=np.array([6]), progress=False))
     loaded = final_model.load(workdir)
     kernel = loaded.model.classifier.kernel[...]
     np.testing.assert_allclose(kernel, alone.state["params"]["classifier"]["kernel"][0], rtol=1e-4, atol=1e-5)

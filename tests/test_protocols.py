@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from mer_jax.protocols import Folds, lovo, loso, make_folds, stratified_kfold
+from mer_jax.core.protocols import Folds, lovo, loso, make_folds, stratified_kfold
 
 
 def _assert_partition(folds: Folds, num_samples: int):

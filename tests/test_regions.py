@@ -2,7 +2,7 @@
 
 docs/data.md, Config regions. The build runs the real megc2019 builder on the
 committed dummy composite (data_builders/megc2019/dummy_data: 9 clips of 3
-frames written by mer_jax.synth).
+frames written by mer_jax.data.synth).
 """
 
 from __future__ import annotations
@@ -19,24 +19,24 @@ import skimage.data
 import tensorflow_datasets as tfds
 
 import data_builders
-from mer_jax import data, region_clips
-from mer_jax.clips import build as build_lib
-from mer_jax.clips.builder import config_named
-from mer_jax.clips.layouts import LAYOUTS
-from mer_jax.clips.materialize import StoredVariant, materialize_frames, read_frame
-from mer_jax.preprocess import faces
-from mer_jax.preprocess.regions import cut_regions, fitted_size, region_boxes
-from mer_jax.region_labels import (
-    CANVAS,
+from mer_jax.data import builds
+from mer_jax.data import clip_frames as region_clips
+from mer_jax.methods import six_regions as regions_method
+from mer_jax.data.clips import build as build_lib
+from mer_jax.data.clips.builder import config_named
+from mer_jax.data.clips.layouts import LAYOUTS
+from mer_jax.data.clips.materialize import StoredVariant, materialize_frames, read_frame
+from mer_jax.data.preprocess import faces
+from mer_jax.data.preprocess.regions import cut_regions, fitted_size, region_boxes
+from mer_jax.data.region_geometry import CANVAS, REGION_NAMES, REGION_SIZES
+from mer_jax.methods.six_regions.region_labels import (
     EMOTION_REGIONS,
-    REGION_NAMES,
-    REGION_SIZES,
     action_unit_regions,
     parse_action_units,
     region_labels,
     tables,
 )
-from mer_jax.synth.motion import ACTION_UNITS, expression_field
+from mer_jax.data.synth.motion import ACTION_UNITS, expression_field
 
 DUMMY = Path(data_builders.__file__).parent / "megc2019" / "dummy_data"
 EYES = {"left_eye_brow", "right_eye_brow"}
@@ -188,7 +188,7 @@ def test_region_labels_values_and_fallback(caplog):
 
 
 def test_synthetic_motions_move_most_in_a_region_their_action_unit_names(landmarks):
-    """The synthetic composite renders each AU code its sheet writes (mer_jax.synth.motion); the region its
+    """The synthetic composite renders each AU code its sheet writes (mer_jax.data.synth.motion); the region its
     rendered motion moves most (mean displacement inside the box) is one the AU table gives that code."""
     boxes = faces.facial_regions(landmarks)
     for code in ACTION_UNITS:
@@ -240,7 +240,7 @@ def built(tmp_path_factory) -> Path:
 
 
 def test_build_stores_every_frame_as_the_in_memory_path_does(built):
-    builder = tfds.builder_from_directory(str(data.built_dir("megc2019/regions", built)))
+    builder = tfds.builder_from_directory(str(builds.built_dir("megc2019/regions", built)))
     source = builder.as_data_source(split="train")
     variant = StoredVariant.from_dict(builder.info.metadata["variant"])
     assert variant == config_named("regions").variant and builder.info.metadata["clips_skipped"] == []
@@ -263,8 +263,8 @@ def test_build_stores_every_frame_as_the_in_memory_path_does(built):
 
 def test_regions_load_without_tensorflow(built):
     code = (
-        "import sys; from mer_jax import data; "
-        f"d = data.load_built('megc2019/regions', data_dir={str(built)!r}, frames_per_clip=2); "
+        "import sys; from mer_jax.data import builds; "
+        f"d = builds.load_built('megc2019/regions', data_dir={str(built)!r}, frames_per_clip=2); "
         "print(d.x.shape[1], 'tensorflow' in sys.modules)"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
@@ -273,16 +273,17 @@ def test_regions_load_without_tensorflow(built):
 
 
 def test_loader_samples_frames_and_fills_extra(built):
-    whole = data.load_built("megc2019/regions", data_dir=built)
+    whole = regions_method.load(_config(built))
     assert whole.x.dtype == np.uint8 and whole.x.shape == (9, 3, 6, *CANVAS, 1)
     np.testing.assert_array_equal(whole.extra["num_frames"], 3)
     labels = whole.extra["region_label"]
     assert labels.shape == (9, 6) and labels.dtype == np.int32
+    assert "region_label" not in builds.load(_config(built)).extra  # the method's, not the build's
     assert ((labels == whole.label[:, None]) | (labels == whole.num_classes)).all()
     assert (labels == whole.label[:, None]).any(axis=1).all()  # every clip has a region taking part
-    sampled = data.load(_config(built, frames=2))
+    sampled = builds.load(_config(built, frames=2))
     np.testing.assert_array_equal(sampled.x, whole.x[:, [0, 2]])
-    padded = data.load(_config(built, frames=5))
+    padded = regions_method.load(_config(built, frames=5))
     np.testing.assert_array_equal(padded.extra["num_frames"], 3)
     np.testing.assert_array_equal(padded.x[:, :3], whole.x)
     assert not padded.x[:, 3:].any()
@@ -290,7 +291,7 @@ def test_loader_samples_frames_and_fills_extra(built):
     np.testing.assert_array_equal(taken.extra["region_label"], labels[[2, 0]])
     mouth_only = {"emotions": dict.fromkeys(EMOTION_REGIONS, ["mouth"]),
                   "action_units": dict.fromkeys(ACTION_UNIT_NUMBERS, ["mouth"])}
-    custom = data.load(_config(built, region_tables=mouth_only))
+    custom = regions_method.load(_config(built, region_tables=mouth_only))
     np.testing.assert_array_equal(custom.extra["region_label"][:, 5], custom.label)
     assert (custom.extra["region_label"][:, :5] == custom.num_classes).all()
 

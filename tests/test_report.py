@@ -3,7 +3,7 @@ import json
 import numpy as np
 import pytest
 
-from mer_jax.report import build_report, write_report
+from mer_jax.core.report import build_report, write_report
 
 CLASS_NAMES = ["negative", "positive", "surprise"]
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"

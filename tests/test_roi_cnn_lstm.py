@@ -7,7 +7,7 @@ import pytest
 from flax import nnx
 
 from mer_jax.describe import describe_model
-from mer_jax.losses import focal_loss, inverse_frequency
+from mer_jax.core.losses import focal_loss, inverse_frequency
 from mer_jax.models import count_params, create_model, model_config
 
 # Small regions on a 20x24 canvas, each smaller than the canvas so that the canvas around it can be perturbed.

@@ -1,4 +1,4 @@
-"""The architecture search (mer_jax/search.py) and its model family (mer_jax/models/rcn_searched.py).
+"""The architecture search (mer_jax/methods/rcn/search.py) and its model family (mer_jax/methods/rcn/rcn_searched.py).
 
 Xia et al., TIP 2020, sec. IV-C-4, eq. 8: eq. 8's mixing, alphas kept positive,
 alphas learned from validation subjects only and weights from fitting subjects
@@ -15,12 +15,13 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from mer_jax import data
+from mer_jax.data import builds
+from mer_jax.core.dataset import Dataset
 from mer_jax.cli import load_config
 from mer_jax.config import sibling_config
-from mer_jax.models import rcn, rcn_searched
-from mer_jax.models.rcn_searched import NAMED_PLACEMENTS, Placement, RCNSearched, RCNSupernet
-from mer_jax.search import (
+from mer_jax.methods.rcn import rcn, rcn_searched
+from mer_jax.methods.rcn.rcn_searched import NAMED_PLACEMENTS, Placement, RCNSearched, RCNSupernet
+from mer_jax.methods.rcn.search import (
     SearchSteps,
     alphas_of,
     make_supernet,
@@ -47,7 +48,7 @@ def tiny_config():
 
 @pytest.fixture(scope="module")
 def dataset():
-    return data.load(tiny_config().data)
+    return builds.load(tiny_config().data)
 
 
 def small_input(seed=1, batch=4):
@@ -224,7 +225,7 @@ def test_the_held_out_subject_is_never_read(searched, dataset, tmp_path):
     config, _, clean = searched
     x = dataset.x.copy()
     x[dataset.subject == "casme2/sub01"] = np.nan  # the searched fold's held-out subject
-    poisoned = search(config, tmp_path, progress=False, dataset=data.Dataset(
+    poisoned = search(config, tmp_path, progress=False, dataset=Dataset(
         x, dataset.label, dataset.subject, dataset.dataset, dataset.sample_id, dataset.class_names))
     assert poisoned["folds"][0]["alphas"] == clean["folds"][0]["alphas"]
     assert poisoned["ranking"] == clean["ranking"]

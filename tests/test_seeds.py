@@ -1,10 +1,10 @@
-"""Scores over seeds (mer_jax.seeds): per-seed metrics, their spread, and the subject-bootstrap interval."""
+"""Scores over seeds (mer_jax.core.seeds): per-seed metrics, their spread, and the subject-bootstrap interval."""
 
 import numpy as np
 import pytest
 
-from mer_jax.metrics import compute_metrics
-from mer_jax.seeds import weighted_metrics, summarize_seeds
+from mer_jax.core.metrics import compute_metrics
+from mer_jax.core.seeds import weighted_metrics, summarize_seeds
 
 
 def clips(seed=0, num_subjects=8, per_subject=6, num_seeds=3, accuracy=0.7):

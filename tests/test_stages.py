@@ -1,4 +1,4 @@
-"""Two-stage training (mer_jax/stages.py): strategies agree, stage 2 reads only frozen stage-1 features,
+"""Two-stage training (mer_jax/methods/six_regions/stages.py): strategies agree, stage 2 reads only frozen stage-1 features,
 no held-out subject reaches either stage, a killed run resumes, a visible class is learnt and noise is not."""
 
 import dataclasses
@@ -10,11 +10,13 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from mer_jax import protocols, stages
-from mer_jax.data import Dataset
+from mer_jax.methods.six_regions import stages
+from mer_jax.core import stages as core_stages
+from mer_jax.core import protocols
+from mer_jax.core.dataset import Dataset
 from mer_jax.models import create_model
-from mer_jax.stages import stage_record
-from mer_jax.train import TrainResult, train_folds
+from mer_jax.core.stages import stage_record
+from mer_jax.core.loop import FoldRun, TrainResult, train_folds
 
 REPO = Path(__file__).resolve().parents[1]
 SIZE = 12  # every region 12 x 12 (the smallest its valid convolutions and pools take): the canvas too
@@ -72,18 +74,18 @@ def loso(clips):
 def looped():
     """The tiny clips trained with the loop strategy."""
     clips = tiny_clips()
-    return stages.train_stages(tiny_config("loop"), clips, loso(clips), progress=False)
+    return stages.train_stages(tiny_config("loop"), clips, loso(clips), FoldRun(progress=False))
 
 
 def test_stage_config_takes_the_stage_model_and_train_keys():
     config = paper_config()
-    cnn, lstm = stages.stage_config(config, "cnn"), stages.stage_config(config, "lstm")
+    cnn, lstm = core_stages.stage_config(config, "cnn"), core_stages.stage_config(config, "lstm")
     assert (cnn.model.name, cnn.train.batch_size, cnn.train.epochs) == ("roi_cnn", 64, 100)
     assert (lstm.model.name, lstm.train.batch_size, lstm.train.epochs) == ("roi_lstm", 244, 60)
     assert cnn.train.loss == lstm.train.loss == "focal" and "stages" not in cnn
     config.stages.cnn.train.epoch = 3  # misspelt
     with pytest.raises(ValueError, match="unknown key.*epoch"):
-        stages.stage_config(config, "cnn")
+        core_stages.stage_config(config, "cnn")
 
 
 def test_stage_one_trains_on_the_real_frames_of_training_clips_only():
@@ -93,7 +95,7 @@ def test_stage_one_trains_on_the_real_frames_of_training_clips_only():
     assert len(clip) == clips.extra["num_frames"].sum()
     np.testing.assert_array_equal(region_labels, clips.extra["region_label"][clip])
     assert (frames.x.reshape(len(clip), -1).max(axis=1) > 0).all()  # no padding frame
-    frame_folds = stages.frame_folds(folds, clip)
+    frame_folds = core_stages.frame_folds(folds, clip)
     for f in range(folds.num_folds):
         held_out = clips.subject == folds.names[f]
         assert not frame_folds.train_masks[f][held_out[clip]].any()
@@ -105,7 +107,7 @@ def test_stage_two_reads_each_folds_own_frozen_features(looped):
     result = looped
     clips = tiny_clips()
     folds = loso(clips)
-    cnn = stages.stage_config(tiny_config(), "cnn")
+    cnn = core_stages.stage_config(tiny_config(), "cnn")
     params, stats = result.state["cnn"]["params"], result.state["cnn"]["stats"]
     features = stages.extract_features(cnn, clips, params, stats)
     fold = 2
@@ -131,7 +133,7 @@ def test_stage_two_reads_each_folds_own_frozen_features(looped):
 def test_loop_and_vmap_agree(looped):
     clips = tiny_clips()
     folds = loso(clips)
-    vmapped = stages.train_stages(tiny_config("vmap"), clips, folds, progress=False)
+    vmapped = stages.train_stages(tiny_config("vmap"), clips, folds, FoldRun(progress=False))
     np.testing.assert_allclose(vmapped.test_logits, looped.test_logits, rtol=2e-4, atol=2e-4)
     for name in ("cnn", "lstm"):
         for a, b in zip(jax.tree.leaves(looped.state[name]["params"]), jax.tree.leaves(vmapped.state[name]["params"])):
@@ -153,7 +155,7 @@ def test_a_held_out_subject_reaches_neither_stage(looped):
     label[held_out] = (label[held_out] + 1) % 3
     region_label[held_out] = rng.integers(0, 4, region_label[held_out].shape)
     other = dataclasses.replace(clips, x=x, label=label, extra={**clips.extra, "region_label": region_label})
-    two = stages.train_stages(tiny_config(), other, folds, progress=False)
+    two = stages.train_stages(tiny_config(), other, folds, FoldRun(progress=False))
     for name in ("cnn", "lstm"):
         for a, b in zip(jax.tree.leaves(one.state[name]["params"]), jax.tree.leaves(two.state[name]["params"])):
             np.testing.assert_array_equal(a[fold], b[fold])
@@ -172,17 +174,18 @@ def test_a_run_killed_in_stage_two_resumes_from_stage_one(looped, tmp_path, monk
 
     monkeypatch.setattr(stages, "extract_features", killed)
     with pytest.raises(KeyboardInterrupt):
-        stages.train_stages(config, clips, folds, checkpoint_dir=tmp_path / "b", progress=False)
+        stages.train_stages(config, clips, folds, FoldRun(checkpoint_dir=tmp_path / "b", progress=False))
     monkeypatch.undo()
     epochs_run = []
     train_folds = stages.train_folds
 
-    def counted(*args, **kwargs):
-        stage = kwargs["checkpoint_dir"].name
-        return train_folds(*args, on_epoch_end=lambda epoch: epochs_run.append((stage, epoch)), **kwargs)
+    def counted(config, dataset, folds, run, **kwargs):
+        stage = run.checkpoint_dir.name
+        run = dataclasses.replace(run, on_epoch_end=lambda epoch: epochs_run.append((stage, epoch)))
+        return train_folds(config, dataset, folds, run, **kwargs)
 
     monkeypatch.setattr(stages, "train_folds", counted)
-    resumed = stages.train_stages(config, clips, folds, checkpoint_dir=tmp_path / "b", progress=False)
+    resumed = stages.train_stages(config, clips, folds, FoldRun(checkpoint_dir=tmp_path / "b", progress=False))
     assert epochs_run == [("lstm", 0), ("lstm", 1), ("lstm", 2)]  # stage 1 restored, not trained again
     np.testing.assert_allclose(resumed.test_logits, straight.test_logits, rtol=1e-5, atol=1e-5)
 
@@ -191,7 +194,7 @@ def test_staged_training_needs_a_regions_build():
     clips = tiny_clips()
     plain = dataclasses.replace(clips, extra={})
     with pytest.raises(ValueError, match="reads a `regions` build"):
-        stages.train_stages(tiny_config(), plain, loso(clips), progress=False)
+        stages.train_stages(tiny_config(), plain, loso(clips), FoldRun(progress=False))
 
 
 def held_out_accuracy(result, clips) -> float:
@@ -218,7 +221,7 @@ def test_both_stages_learn_a_visible_class_and_nothing_without_it(signal):
         clips = dataclasses.replace(clips, x=x)
     config = tiny_config()
     config.stages.cnn.train.epochs, config.stages.lstm.train.epochs = 10, 40
-    accuracy = held_out_accuracy(stages.train_stages(config, clips, loso(clips), progress=False), clips)
+    accuracy = held_out_accuracy(stages.train_stages(config, clips, loso(clips), FoldRun(progress=False)), clips)
     if signal:
         assert accuracy >= 0.8, accuracy
     else:
@@ -242,15 +245,18 @@ def test_a_stage_record_takes_each_folds_own_last_epoch():
 def test_region_logits_of_data_kept_off_the_device_are_those_of_data_on_it():
     clips = tiny_clips()
     frames, region_labels, clip = stages.frame_dataset(clips)
-    config = stages.stage_config(tiny_config("vmap"), "cnn")
+    config = core_stages.stage_config(tiny_config("vmap"), "cnn")
     config.train.epochs = 1
-    folds = stages.frame_folds(loso(clips), clip)
+    folds = core_stages.frame_folds(loso(clips), clip)
     folds = protocols.Folds(~folds.train_masks, folds.names, folds.train_masks)  # score the other frames
     runs = {}
     for on_device in (True, False):
         config.train.data_on_device = on_device
-        runs[on_device] = train_folds(config, frames, folds, train_labels=region_labels,
-                                      label_classes=clips.num_classes + 1, progress=False)
+        runs[on_device] = train_folds(
+            config, frames, folds, FoldRun(progress=False),
+            train_labels=region_labels,
+            label_classes=clips.num_classes + 1,
+        )
     assert runs[False].test_logits.shape == runs[True].test_logits.shape  # (folds, frames, regions, classes)
     assert runs[True].test_logits.shape[2:] == (6, clips.num_classes + 1)
     np.testing.assert_allclose(runs[False].test_logits, runs[True].test_logits, rtol=1e-5, atol=1e-5)

@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from mer_jax.preprocess import flow_map, optical_strain
+from mer_jax.data.preprocess import flow_map, optical_strain
 
 
 def linear_flow(a, b, c, d, height=5, width=7):

@@ -1,4 +1,4 @@
-"""The synthetic composite written in the real datasets' layouts (mer_jax.synth)."""
+"""The synthetic composite written in the real datasets' layouts (mer_jax.data.synth)."""
 
 from collections import Counter
 from pathlib import Path
@@ -8,7 +8,7 @@ import numpy as np
 import openpyxl
 import pytest
 
-from mer_jax.annotations import (
+from mer_jax.data.annotations import (
     CASME2_SHEET,
     SAMM_SHEET,
     ClipAnnotation,
@@ -17,16 +17,16 @@ from mer_jax.annotations import (
     read_samm_sheet,
     scan_smic,
 )
-from mer_jax.labels import megc2019_class
-from mer_jax.preprocess.faces import detect_landmarks, eye_centres
-from mer_jax.preprocess.flow import optical_flow
-from mer_jax.clips.layouts import LAYOUTS
-from mer_jax.synth import write_synthetic_composite
-from mer_jax.synth.cameras import CAMERAS
-from mer_jax.synth.identities import make_identity
-from mer_jax.synth.motion import HeadDrift, backward_map, expression_field, forward_flow, intensity
-from mer_jax.synth.photos import load_face_photos
-from mer_jax.synth.plan import make_plan
+from mer_jax.data.labels import megc2019_class
+from mer_jax.data.preprocess.faces import detect_landmarks, eye_centres
+from mer_jax.data.preprocess.flow import optical_flow
+from mer_jax.data.clips.layouts import LAYOUTS
+from mer_jax.data.synth import write_synthetic_composite
+from mer_jax.data.synth.cameras import CAMERAS
+from mer_jax.data.synth.identities import make_identity
+from mer_jax.data.synth.motion import HeadDrift, backward_map, expression_field, forward_flow, intensity
+from mer_jax.data.synth.photos import load_face_photos
+from mer_jax.data.synth.plan import make_plan
 
 SMALL = {"subjects": {"casme2": 2, "samm": 2, "smic": 2}, "clips_per_subject": 3}
 

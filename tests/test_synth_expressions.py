@@ -1,4 +1,4 @@
-"""Synthetic posed-expression images (mer_jax/synth/expressions.py), written in KDEF's layout and built by the
+"""Synthetic posed-expression images (mer_jax/data/synth/expressions.py), written in KDEF's layout and built by the
 kdef builder: classes, subjects and counts of the build, and that the expressions are where they belong."""
 
 from __future__ import annotations
@@ -10,10 +10,10 @@ import cv2
 import numpy as np
 import pytest
 
-from mer_jax.clips import build as build_lib
-from mer_jax.images import load_expression_images
-from mer_jax.images.layouts import parse_kdef
-from mer_jax.synth import expressions
+from mer_jax.data.clips import build as build_lib
+from mer_jax.data.images import load_expression_images
+from mer_jax.data.images.layouts import parse_kdef
+from mer_jax.data.synth import expressions
 
 SIZE = expressions.DUMMY_SIZE
 SET = {"identities": 3, "sessions": ("A", "B"), "emotions": ("NE", "HA", "SU"), "angles": ("S", "HL"), "size": SIZE}

@@ -1,4 +1,4 @@
-"""The built-in synthetic flow-map composite (mer_jax.synthetic)."""
+"""The built-in synthetic flow-map composite (mer_jax.data.toy_flow)."""
 
 import numpy as np
 import pytest
@@ -7,8 +7,8 @@ from sklearn.metrics import balanced_accuracy_score
 from sklearn.model_selection import GroupKFold
 from threadpoolctl import threadpool_limits
 
-from mer_jax.preprocess import optical_strain
-from mer_jax.synthetic import make_synthetic_flow
+from mer_jax.data.preprocess import optical_strain
+from mer_jax.data.toy_flow import make_synthetic_flow
 
 SOURCES = ("smic", "casme2", "samm")
 # Regions of a 60x60 map (rows, cols); the face centre is within 3 px of (30, 30).

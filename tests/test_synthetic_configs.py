@@ -12,10 +12,11 @@ import numpy as np
 import pytest
 
 from benchmarks.amplitude import METHODS
-from mer_jax import protocols, stages
+from mer_jax import method as mer_method
+from mer_jax.core import protocols
 from mer_jax.cli import load_config
-from mer_jax.data import Dataset
-from mer_jax.train import train_folds
+from mer_jax.core.dataset import Dataset
+from mer_jax.core.loop import FoldRun, train_folds
 
 REPO = Path(__file__).resolve().parents[1]
 SUBJECTS = 8
@@ -57,7 +58,7 @@ def held_out_accuracy(method: str, signal: bool) -> float:
     config.train.epochs = EPOCHS
     clips = tiny_clips(INPUT_SHAPE.get(method, tuple(config.data.input_shape)), PER_SUBJECT[method], signal)
     folds = protocols.folds_of_config(config.protocol, subjects=clips.subject, labels=clips.label)
-    result = train_folds(config, clips, folds, progress=False)
+    result = train_folds(config, clips, folds, FoldRun(progress=False))
     correct = result.test_logits.argmax(-1) == clips.label[result.test_index]
     return float(correct[result.test_valid].mean())
 
@@ -119,7 +120,7 @@ clips too), on staged_clips."""
     folds = protocols.folds_of_config(config.protocol, subjects=clips.subject, labels=clips.label)
     images = expression_images(tuple(config.stages.expressions.input_shape)) if method == "tlcnn" else None
     options = {"images": images} if images is not None else {}
-    result = stages.train_stages(config, clips, folds, progress=False, **options)
+    result = mer_method.train(config, clips, folds, FoldRun(progress=False), **options)
     predicted = np.full(clips.num_samples, -1)
     for f in range(result.test_logits.shape[0]):
         valid = result.test_valid[f]

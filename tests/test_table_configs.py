@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from mer_jax.cli import load_config
-from mer_jax.labels import MEGC2019_CLASSES, strcn4_classes
+from mer_jax.data.labels import MEGC2019_CLASSES, strcn4_classes
 from mer_jax.models import model_config
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"

@@ -4,7 +4,7 @@ import jax
 import numpy as np
 import pytest
 
-from mer_jax.preprocess.temporal import KEEP_FRACTIONS, interpolate, keep_random_frames, kept_frame_indices
+from mer_jax.data.preprocess.temporal import KEEP_FRACTIONS, interpolate, keep_random_frames, kept_frame_indices
 
 
 def indexed_clip(num_frames, height=3, width=2):

@@ -1,4 +1,4 @@
-"""The temporal interpolation model (mer_jax.preprocess.tim; Zhou et al., CVPR 2011; Pfister et al., ICCV 2011).
+"""The temporal interpolation model (mer_jax.data.preprocess.tim; Zhou et al., CVPR 2011; Pfister et al., ICCV 2011).
 
 What TIM must do by its definition, and what it measurably does to a ramp (the module docstring's figures).
 Small frames keep the file fast; the sweeps over clip lengths use :func:`tim.weights` (numpy), so the jitted
@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mer_jax.preprocess import temporal, tim
+from mer_jax.data.preprocess import temporal, tim
 
 SHAPE = (5, 4, 3)  # H, W, C
 

@@ -16,15 +16,15 @@ import numpy as np
 import pytest
 import tensorflow_datasets as tfds
 
-from mer_jax import data
-from mer_jax.annotations import ClipAnnotation
-from mer_jax.clips import build as build_lib
-from mer_jax.clips import builder as builder_lib
-from mer_jax.clips.builder import config_named
-from mer_jax.clips.layouts import LAYOUTS
-from mer_jax.clips.materialize import StoredVariant, landmark_box, materialize_frames, read_frame
-from mer_jax.preprocess import faces, tim
-from mer_jax.synth import write_synthetic_composite
+from mer_jax.data import builds
+from mer_jax.data.annotations import ClipAnnotation
+from mer_jax.data.clips import build as build_lib
+from mer_jax.data.clips import builder as builder_lib
+from mer_jax.data.clips.builder import config_named
+from mer_jax.data.clips.layouts import LAYOUTS
+from mer_jax.data.clips.materialize import StoredVariant, landmark_box, materialize_frames, read_frame
+from mer_jax.data.preprocess import faces, tim
+from mer_jax.data.synth import write_synthetic_composite
 
 SYNTH = {"seed": 5, "subjects": 1, "clips_per_subject": 2}
 
@@ -38,7 +38,7 @@ def composite(tmp_path_factory) -> dict:
 def built(composite, tmp_path_factory):
     out = tmp_path_factory.mktemp("tim_built")
     build_lib.build("megc2019", builder_config="tim32", manual_dir=composite["out_dir"], data_dir=str(out))
-    return tfds.builder_from_directory(str(data.built_dir("megc2019/tim32", out)))
+    return tfds.builder_from_directory(str(builds.built_dir("megc2019/tim32", out)))
 
 
 def _paths(composite: dict, sample_id: str):
@@ -99,15 +99,15 @@ def test_tim32_stores_the_first_frames_landmark_rectangle_unaligned_at_240_by_32
 
 def test_a_memory_mapped_load_equals_the_load_into_memory_and_is_decoded_once(built, monkeypatch):
     data_dir = built.data_dir.split("/megc2019/")[0]
-    in_memory = data.load_built("megc2019/tim32", data_dir=data_dir, shrink=2)
-    mapped = data.load_built("megc2019/tim32", data_dir=data_dir, shrink=2, memmap=True)
+    in_memory = builds.load_built("megc2019/tim32", data_dir=data_dir, shrink=2)
+    mapped = builds.load_built("megc2019/tim32", data_dir=data_dir, shrink=2, memmap=True)
     assert isinstance(mapped.x, np.memmap) and not mapped.x.flags.writeable
     np.testing.assert_array_equal(mapped.x, in_memory.x)
     np.testing.assert_array_equal(mapped.sample_id, in_memory.sample_id)
     (written,) = (Path(data_dir) / "decoded").iterdir()
     assert written.suffix == ".npy" and "megc2019_tim32" in written.name
-    monkeypatch.setattr(data.region_clips, "shrunk", lambda *_: pytest.fail("decoded again"))
-    again = data.load_built("megc2019/tim32", data_dir=data_dir, shrink=2, memmap=True)  # the file, not the build
+    monkeypatch.setattr(builds.clip_frames, "shrunk", lambda *_: pytest.fail("decoded again"))
+    again = builds.load_built("megc2019/tim32", data_dir=data_dir, shrink=2, memmap=True)  # the file, not the build
     np.testing.assert_array_equal(again.x, in_memory.x)
 
 

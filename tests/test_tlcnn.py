@@ -7,11 +7,13 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from mer_jax import protocols, transfer
+from mer_jax.core import protocols
+from mer_jax.methods.tlcnn import stages as transfer
 from mer_jax.config import base_config
-from mer_jax.data import Dataset
+from mer_jax.core.dataset import Dataset
+from mer_jax.core.loop import FoldRun
 from mer_jax.models import count_params, create_model, model_config
-from mer_jax.models import tlcnn
+from mer_jax.methods.tlcnn import tlcnn
 
 
 def small(name: str, **overrides):
@@ -190,8 +192,12 @@ def test_three_stages_learn_a_visible_class_and_nothing_without_it():
     accuracy = {}
     for signal in (True, False):
         clips, images = tiny_data(signal)
-        result = transfer.train_transfer_stages(
-            tiny_config(), clips, protocols.loso(clips.subject), images=images, progress=False
+        result = transfer.train_stages(
+            tiny_config(),
+            clips,
+            protocols.loso(clips.subject),
+            FoldRun(progress=False),
+            images=images,
         )
         assert list(result.stages) == ["expressions", "frames", "clips"]
         accuracy[signal] = held_out_accuracy(result, clips)
@@ -208,14 +214,14 @@ def test_ablations_skip_stages_and_start_the_next_from_fresh_weights(skipped, mo
     calls = []
     real = transfer.train_folds
 
-    def spy(stage_config, dataset, folds, *, initial_state, **options):
-        result = real(stage_config, dataset, folds, initial_state=initial_state, **options)
+    def spy(stage_config, dataset, folds, run, *, initial_state, **options):
+        result = real(stage_config, dataset, folds, run, initial_state=initial_state, **options)
         start = None if initial_state is None else initial_state(result.state)["params"]["trunk"]
         calls.append((dataset.num_classes, dataset.x.ndim, start, result.state["params"]["trunk"]))
         return result
 
     monkeypatch.setattr(transfer, "train_folds", spy)
-    result = transfer.train_transfer_stages(config, clips, protocols.loso(clips.subject), images=images, progress=False)
+    result = transfer.train_stages(config, clips, protocols.loso(clips.subject), FoldRun(progress=False), images=images)
     ran = [stage for stage in transfer.STAGES if stage not in skipped]
     assert list(result.stages) == ran
     assert [(classes, rank) for classes, rank, _, _ in calls] == [
@@ -245,5 +251,5 @@ def test_three_stages_learn_in_bfloat16_with_the_data_off_the_device():
     config.train.data_on_device = False
     for stage in config.stages.values():
         stage.model.dtype = "bfloat16"
-    result = transfer.train_transfer_stages(config, clips, protocols.loso(clips.subject), images=images, progress=False)
+    result = transfer.train_stages(config, clips, protocols.loso(clips.subject), FoldRun(progress=False), images=images)
     assert held_out_accuracy(result, clips) >= 0.8

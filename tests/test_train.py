@@ -13,14 +13,16 @@ import jax
 import numpy as np
 import pytest
 
-from mer_jax import data, protocols, runners
-from mer_jax import train as train_module
-from mer_jax.checkpoint import RESUMABLE_ACROSS
+from mer_jax.data import builds
+from mer_jax.core import protocols, runners
+from mer_jax.core import loop
+from mer_jax.core.checkpoint import RESUMABLE_ACROSS
 from mer_jax.config import base_config, sibling_config
-from mer_jax.cores import usable_cores
+from mer_jax.speed.cores import usable_cores
 from mer_jax.models import layers
-from mer_jax.platform import resolve_concurrent_folds, resolve_steps_per_call, resolve_strategy, tuning_for
-from mer_jax.train import fold_inputs, learning_rate, majority_share, train_and_evaluate, train_folds
+from mer_jax.speed.platform import resolve_concurrent_folds, resolve_steps_per_call, resolve_strategy, tuning_for
+from mer_jax.core.loop import FoldRun, fold_inputs, learning_rate, majority_share, train_folds
+from mer_jax.train import train_and_evaluate
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -41,7 +43,7 @@ def tiny_config(strategy="loop", epochs=2):
 
 def tiny_setup(strategy="loop", epochs=2):
     config = tiny_config(strategy, epochs)
-    dataset = data.load(config.data)
+    dataset = builds.load(config.data)
     folds = protocols.make_folds("loso", subjects=dataset.subject, labels=dataset.label)
     return config, dataset, folds
 
@@ -52,15 +54,15 @@ def subset(folds, index):
 
 def test_vmap_loop_and_separate_runs_agree():
     config, dataset, folds = tiny_setup("vmap")
-    vmapped = train_folds(config, dataset, folds, progress=False)
+    vmapped = train_folds(config, dataset, folds, FoldRun(progress=False))
     config.train.fold_chunk = 3  # groups of 3 folds per call: 4 folds padded to 6
-    chunked = train_folds(config, dataset, folds, progress=False)
+    chunked = train_folds(config, dataset, folds, FoldRun(progress=False))
     np.testing.assert_allclose(chunked.test_logits, vmapped.test_logits, rtol=1e-4, atol=1e-4)
     config.train.strategy = "loop"
-    looped = train_folds(config, dataset, folds, progress=False)
+    looped = train_folds(config, dataset, folds, FoldRun(progress=False))
     np.testing.assert_allclose(vmapped.test_logits, looped.test_logits, rtol=1e-4, atol=1e-4)
     for f in range(folds.num_folds):
-        alone = train_folds(config, dataset, subset(folds, [f]), fold_ids=[f], progress=False)
+        alone = train_folds(config, dataset, subset(folds, [f]), FoldRun(fold_ids=[f], progress=False))
         valid = alone.test_valid[0]
         np.testing.assert_allclose(
             alone.test_logits[0][valid], vmapped.test_logits[f][: valid.sum()], rtol=1e-4, atol=1e-4
@@ -77,10 +79,10 @@ def test_steps_per_call_and_concurrent_folds_change_no_result():
     config, dataset, folds = tiny_setup("loop", epochs=2)
     config.model.update(name="rcn_a", variant="xia2020_code", recurrent_steps=2)
     config.train.update(steps_per_call=0, concurrent_folds=1)
-    whole = train_folds(config, dataset, folds, progress=False)
+    whole = train_folds(config, dataset, folds, FoldRun(progress=False))
     for strategy, steps_per_call, concurrent_folds in (("loop", 1, 2), ("loop", 2, 1), ("loop", 2, 3), ("vmap", 1, 1)):
         config.train.update(strategy=strategy, steps_per_call=steps_per_call, concurrent_folds=concurrent_folds)
-        split = train_folds(config, dataset, folds, progress=False)
+        split = train_folds(config, dataset, folds, FoldRun(progress=False))
         np.testing.assert_allclose(split.test_logits, whole.test_logits, rtol=1e-4, atol=1e-4)
         np.testing.assert_allclose(split.history["train_loss"], whole.history["train_loss"], rtol=1e-4)
         np.testing.assert_allclose(split.history["train_accuracy"], whole.history["train_accuracy"], atol=1e-6)
@@ -89,15 +91,14 @@ def test_steps_per_call_and_concurrent_folds_change_no_result():
 def test_eight_simulated_devices_agree_with_one():
     script = f"""
 import json, numpy as np, jax
-from mer_jax import data, protocols
-from mer_jax.train import train_folds
+from mer_jax.core.loop import FoldRun, train_folds
 import sys; sys.path.insert(0, {str(REPO / 'tests')!r})
 from test_train import tiny_setup
 assert jax.device_count() == 8
 out = {{}}
 for strategy in ("vmap", "loop"):
     config, dataset, folds = tiny_setup(strategy)
-    out[strategy] = train_folds(config, dataset, folds, progress=False).test_logits.tolist()
+    out[strategy] = train_folds(config, dataset, folds, FoldRun(progress=False)).test_logits.tolist()
 print(json.dumps(out))
 """
     env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=8", JAX_PLATFORMS="cpu")
@@ -105,24 +106,26 @@ print(json.dumps(out))
     assert result.returncode == 0, result.stderr[-3000:]
     eight = json.loads(result.stdout.strip().splitlines()[-1])
     config, dataset, folds = tiny_setup("loop")
-    one = train_folds(config, dataset, folds, progress=False).test_logits
+    one = train_folds(config, dataset, folds, FoldRun(progress=False)).test_logits
     for strategy in ("vmap", "loop"):
         np.testing.assert_allclose(np.asarray(eight[strategy]), one, rtol=1e-4, atol=1e-4)
 
 
 def test_killed_run_resumes_to_the_same_result(tmp_path):
     config, dataset, folds = tiny_setup("loop", epochs=4)
-    straight = train_folds(config, dataset, folds, checkpoint_dir=tmp_path / "a", progress=False)
+    straight = train_folds(config, dataset, folds, FoldRun(checkpoint_dir=tmp_path / "a", progress=False))
 
     def crash(epoch):
         if epoch == 1:
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        train_folds(config, dataset, folds, checkpoint_dir=tmp_path / "b", progress=False, on_epoch_end=crash)
+        train_folds(
+            config, dataset, folds, FoldRun(checkpoint_dir=tmp_path / "b", progress=False, on_epoch_end=crash),
+        )
     trained = []  # the epochs the resumed run really trains
     resumed = train_folds(
-        config, dataset, folds, checkpoint_dir=tmp_path / "b", progress=False, on_epoch_end=trained.append
+        config, dataset, folds, FoldRun(checkpoint_dir=tmp_path / "b", progress=False, on_epoch_end=trained.append),
     )
     assert trained == [2, 3]  # epochs 0 and 1 were checkpointed before the crash
     np.testing.assert_allclose(resumed.test_logits, straight.test_logits, rtol=1e-6, atol=1e-6)
@@ -131,7 +134,7 @@ def test_killed_run_resumes_to_the_same_result(tmp_path):
     # A finished run started again trains nothing, only predicts, and reports the training time it had.
     trained.clear()
     again = train_folds(
-        config, dataset, folds, checkpoint_dir=tmp_path / "b", progress=False, on_epoch_end=trained.append
+        config, dataset, folds, FoldRun(checkpoint_dir=tmp_path / "b", progress=False, on_epoch_end=trained.append),
     )
     assert trained == []
     np.testing.assert_allclose(again.test_logits, straight.test_logits, rtol=1e-5, atol=1e-5)
@@ -139,24 +142,26 @@ def test_killed_run_resumes_to_the_same_result(tmp_path):
     # A crash between checkpoints resumes from the last one.
     config.train.checkpoint_every = 2
     with pytest.raises(KeyboardInterrupt):
-        train_folds(config, dataset, folds, checkpoint_dir=tmp_path / "c", progress=False, on_epoch_end=crash)
+        train_folds(
+            config, dataset, folds, FoldRun(checkpoint_dir=tmp_path / "c", progress=False, on_epoch_end=crash),
+        )
     trained.clear()
     resumed = train_folds(
-        config, dataset, folds, checkpoint_dir=tmp_path / "c", progress=False, on_epoch_end=trained.append
+        config, dataset, folds, FoldRun(checkpoint_dir=tmp_path / "c", progress=False, on_epoch_end=trained.append),
     )
     assert trained == [2, 3]  # the crash came after epoch 1 too, but only epoch 0..1 (checkpoint 2) was saved
     np.testing.assert_allclose(resumed.test_logits, straight.test_logits, rtol=1e-6, atol=1e-6)
     # A different configuration in the same folder is refused, not silently mixed.
     config.train.learning_rate = 0.5
     with pytest.raises(ValueError, match="different configuration"):
-        train_folds(config, dataset, folds, checkpoint_dir=tmp_path / "b", progress=False)
+        train_folds(config, dataset, folds, FoldRun(checkpoint_dir=tmp_path / "b", progress=False))
 
 
 def test_a_run_resumes_after_a_change_of_how_folds_are_run_only(tmp_path):
     config, dataset, folds = tiny_setup("loop", epochs=3)
-    straight = train_folds(config, dataset, folds, progress=False)
+    straight = train_folds(config, dataset, folds, FoldRun(progress=False))
     config.train.update(epochs=1, steps_per_call=1, concurrent_folds=1)
-    train_folds(config, dataset, folds, checkpoint_dir=tmp_path, progress=False)
+    train_folds(config, dataset, folds, FoldRun(checkpoint_dir=tmp_path, progress=False))
     # Groups of 3 folds pad the 4 folds to 6, and back: a checkpoint takes the other run's empty folds.
     changes = {"epochs": 2, "checkpoint_every": 2, "strategy": "vmap", "fold_chunk": 3, "steps_per_call": 2,
                "concurrent_folds": 2, "data_on_device": False}
@@ -165,14 +170,17 @@ def test_a_run_resumes_after_a_change_of_how_folds_are_run_only(tmp_path):
         config.train.update(update)
         epochs_run = []
         resumed = train_folds(
-            config, dataset, folds, checkpoint_dir=tmp_path, progress=False, on_epoch_end=epochs_run.append
+            config,
+            dataset,
+            folds,
+            FoldRun(checkpoint_dir=tmp_path, progress=False, on_epoch_end=epochs_run.append),
         )
         assert epochs_run == [config.train.epochs - 1]
     np.testing.assert_allclose(resumed.test_logits, straight.test_logits, rtol=1e-4, atol=1e-4)
     np.testing.assert_allclose(resumed.history["train_loss"], straight.history["train_loss"], rtol=1e-4)
     config.train.learning_rate *= 2  # changes the result: refused
     with pytest.raises(ValueError, match="different configuration"):
-        train_folds(config, dataset, folds, checkpoint_dir=tmp_path, progress=False)
+        train_folds(config, dataset, folds, FoldRun(checkpoint_dir=tmp_path, progress=False))
 
 
 def test_fold_inputs_mask_each_folds_held_out_subject_pad_the_folds_and_refuse_oversized_batches():
@@ -197,8 +205,8 @@ def test_a_folds_training_never_touches_its_held_out_samples(strategy):
     x[held_out] = np.nan
     label[held_out] = np.random.default_rng(0).permutation((label[held_out] + 1) % dataset.num_classes)
     poisoned = dataclasses.replace(dataset, x=x, label=label)
-    clean = train_folds(config, dataset, folds, progress=False)
-    dirty = train_folds(config, poisoned, folds, progress=False)
+    clean = train_folds(config, dataset, folds, FoldRun(progress=False))
+    dirty = train_folds(config, poisoned, folds, FoldRun(progress=False))
     fold_1 = [np.asarray(leaf[1]) for leaf in jax.tree.leaves((clean.state["params"], clean.state["stats"]))]
     poisoned_1 = [np.asarray(leaf[1]) for leaf in jax.tree.leaves((dirty.state["params"], dirty.state["stats"]))]
     assert all(np.isfinite(leaf).all() for leaf in poisoned_1)
@@ -231,13 +239,13 @@ def test_seeds_of_one_run_are_the_runs_of_those_seeds(tmp_path):
 def test_a_fold_stops_after_its_first_epoch_below_the_stop_loss(strategy, tmp_path):
     """Xia et al., TIP 2020, sec. V-A's stopping rule: per fold, on its training loss, state frozen after."""
     config, dataset, folds = tiny_setup(strategy, epochs=5)
-    full = train_folds(config, dataset, folds, progress=False)
+    full = train_folds(config, dataset, folds, FoldRun(progress=False))
     losses = full.history["train_loss"]
     config.train.stop_loss = float(np.median(losses[1]))  # some folds fall below it at epoch 2, some later or never
     below = losses < config.train.stop_loss
     expected = np.where(below.any(0), below.argmax(0) + 1, 5)
     assert len(set(expected)) > 1, expected
-    stopped = train_folds(config, dataset, folds, progress=False)
+    stopped = train_folds(config, dataset, folds, FoldRun(progress=False))
     np.testing.assert_array_equal(stopped.epochs_trained, expected)
     for f, epochs in enumerate(expected):
         assert np.isnan(stopped.history["train_loss"][epochs:, f]).all()
@@ -246,7 +254,7 @@ def test_a_fold_stops_after_its_first_epoch_below_the_stop_loss(strategy, tmp_pa
             np.testing.assert_allclose(stopped.test_logits[f], full.test_logits[f], rtol=1e-5, atol=1e-5)
     first = int(expected.argmin())  # the first to stop is frozen: as that fold trained for its epochs only
     config.train.update(epochs=int(expected[first]), stop_loss=0.0)
-    alone = train_folds(config, dataset, subset(folds, [first]), fold_ids=[first], progress=False)
+    alone = train_folds(config, dataset, subset(folds, [first]), FoldRun(fold_ids=[first], progress=False))
     np.testing.assert_allclose(stopped.test_logits[first], alone.test_logits[0], rtol=1e-5, atol=1e-5)
     config.train.update(epochs=5, stop_loss=float(np.median(losses[1])))
 
@@ -255,8 +263,8 @@ def test_a_fold_stops_after_its_first_epoch_below_the_stop_loss(strategy, tmp_pa
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):  # killed after some folds stopped; resumed, they stay stopped
-        train_folds(config, dataset, folds, checkpoint_dir=tmp_path, progress=False, on_epoch_end=crash)
-    resumed = train_folds(config, dataset, folds, checkpoint_dir=tmp_path, progress=False)
+        train_folds(config, dataset, folds, FoldRun(checkpoint_dir=tmp_path, progress=False, on_epoch_end=crash))
+    resumed = train_folds(config, dataset, folds, FoldRun(checkpoint_dir=tmp_path, progress=False))
     np.testing.assert_array_equal(resumed.epochs_trained, expected)
     np.testing.assert_allclose(resumed.test_logits, stopped.test_logits, rtol=1e-5, atol=1e-5)
 
@@ -286,10 +294,15 @@ def test_each_epoch_is_logged_once_as_it_trains_even_across_a_resume(tmp_path):
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        train_folds(config, dataset, folds, checkpoint_dir=tmp_path / "checkpoints", log_dir=tmp_path,
-                    progress=False, on_epoch_end=crash)
-    result = train_folds(config, dataset, folds, checkpoint_dir=tmp_path / "checkpoints", log_dir=tmp_path,
-                         progress=False)
+        train_folds(
+            config,
+            dataset,
+            folds,
+            FoldRun(checkpoint_dir=tmp_path / "checkpoints", log_dir=tmp_path, progress=False, on_epoch_end=crash),
+        )
+    result = train_folds(
+        config, dataset, folds, FoldRun(checkpoint_dir=tmp_path / "checkpoints", log_dir=tmp_path, progress=False),
+    )
     records = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in records] == [0, 1, 2, 3]  # epoch 2 trained twice, logged once
     for epoch, record in enumerate(records):
@@ -364,8 +377,8 @@ def test_a_gpu_tuning_takes_no_cpu_path_and_trains_as_the_cpu_tuning(monkeypatch
     results, used = {}, {}
     for backend in ("cpu", "gpu"):
         calls.clear()
-        monkeypatch.setattr(train_module, "tuning_for", lambda _, _b=backend, **kw: tuning_for(_b, **kw))
-        results[backend] = train_folds(config, dataset, folds, progress=False)
+        monkeypatch.setattr(loop, "tuning_for", lambda _, _b=backend, **kw: tuning_for(_b, **kw))
+        results[backend] = train_folds(config, dataset, folds, FoldRun(progress=False))
         used[backend] = set(calls)
     assert used["cpu"] == {
         "conv_pooling_windows", "batch_norm_relu_max", "conv_sliced_weight_grad", "retain_freed_memory"
@@ -418,7 +431,7 @@ def test_the_quickstart_reaches_the_readmes_uf1(tmp_path):
 
 
 def test_auto_times_each_strategy_once_per_setup_and_takes_the_fastest(tmp_path, monkeypatch):
-    from mer_jax import strategy_timing
+    from mer_jax.speed import strategy_timing
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     config = quickstart(epochs=1)
@@ -444,16 +457,17 @@ def test_auto_times_each_strategy_once_per_setup_and_takes_the_fastest(tmp_path,
 def test_the_memory_estimate_counts_each_folds_state_and_shrinks_with_fold_chunk(capsys):
     config, dataset, folds = tiny_setup("vmap", epochs=1)
     config.train.optimizer = "sgd"  # its state: one momentum per parameter
-    whole = train_folds(config, dataset, folds, progress=True).memory
+    whole = train_folds(config, dataset, folds, FoldRun(progress=True)).memory
     assert "MiB a fold" in capsys.readouterr().err  # printed before the first epoch
     params = sum(leaf.size * 4 for leaf in jax.tree.leaves(train_folds(
-        config, dataset, subset(folds, [0]), progress=False).state["params"]))
+        config, dataset, subset(folds, [0]), FoldRun(progress=False),
+    ).state["params"]))
     stats = whole.state_per_fold - 2 * params
     assert 0 <= stats < params / 10  # params + momentum (+ BatchNorm's few running statistics)
     assert whole.data == dataset.x.nbytes + dataset.label.nbytes
     assert (whole.folds_per_call, whole.folds_per_device) == (folds.num_folds, folds.num_folds)
     config.train.fold_chunk = 2
-    chunked = train_folds(config, dataset, folds, progress=False).memory
+    chunked = train_folds(config, dataset, folds, FoldRun(progress=False)).memory
     assert chunked.folds_per_call == 2
     assert 0 < chunked.temp_per_call < whole.temp_per_call  # half the folds a call: fewer activations at once
     assert chunked.per_device < whole.per_device
@@ -461,7 +475,7 @@ def test_the_memory_estimate_counts_each_folds_state_and_shrinks_with_fold_chunk
 
 def test_data_kept_off_the_device_trains_as_data_on_it(tmp_path, monkeypatch):
     config, dataset, folds = tiny_setup("vmap")
-    on_device = train_folds(config, dataset, folds, progress=False)
+    on_device = train_folds(config, dataset, folds, FoldRun(progress=False))
     calls = collections.Counter()
     for name in ("retain_freed_memory", "release_large_blocks"):  # glibc's settings: which one a run makes
         monkeypatch.setattr(runners, name, lambda _name=name: calls.update([_name]))
@@ -470,7 +484,7 @@ def test_data_kept_off_the_device_trains_as_data_on_it(tmp_path, monkeypatch):
     config.train.data_on_device = False
     for strategy, fold_chunk, steps_per_call in (("vmap", 2, 0), ("loop", 0, 2)):
         config.train.update(strategy=strategy, fold_chunk=fold_chunk, steps_per_call=steps_per_call)
-        fed = train_folds(config, mapped, folds, progress=False)
+        fed = train_folds(config, mapped, folds, FoldRun(progress=False))
         np.testing.assert_allclose(fed.test_logits, on_device.test_logits, rtol=1e-5, atol=1e-5)
         np.testing.assert_allclose(fed.history["train_loss"], on_device.history["train_loss"], rtol=1e-5)
         assert not fed.memory.data_on_device and on_device.memory.data_on_device

@@ -1,6 +1,6 @@
 """CASME II (Yan et al., PLoS ONE 2014): 255 clips of 26 subjects at 200 fps (README.md)."""
 
-from mer_jax.clips.builder import ClipDatasetBuilder, manual_instructions
+from mer_jax.data.clips.builder import ClipDatasetBuilder, manual_instructions
 
 
 class Casme2(ClipDatasetBuilder):

@@ -1,7 +1,7 @@
 """KDEF (Lundqvist et al., 1998): 4,900 pictures of 70 people, 7 expressions, 5 angles, 2 sessions (README.md)."""
 
-from mer_jax.images.builder import ExpressionImageBuilder, image_configs
-from mer_jax.images.layouts import IMAGE_LAYOUTS
+from mer_jax.data.images.builder import ExpressionImageBuilder, image_configs
+from mer_jax.data.images.layouts import IMAGE_LAYOUTS
 
 
 class Kdef(ExpressionImageBuilder):

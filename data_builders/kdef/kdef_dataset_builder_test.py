@@ -4,7 +4,7 @@ without a face (AM01NES.JPG, skipped) and one misnamed file (AF01XXS.JPG, skippe
 import tensorflow_datasets as tfds
 
 from data_builders.kdef import kdef_dataset_builder
-from mer_jax.clips import testing
+from mer_jax.data.clips import testing
 
 
 class KdefFrontalTest(testing.ClipBuilderTestCase):

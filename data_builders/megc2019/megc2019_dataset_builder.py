@@ -1,6 +1,6 @@
 """The MEGC2019 composite (See et al., FG 2019): 442 clips of 68 subjects in 3 classes (README.md)."""
 
-from mer_jax.clips.builder import ClipDatasetBuilder, manual_instructions
+from mer_jax.data.clips.builder import ClipDatasetBuilder, manual_instructions
 
 
 class Megc2019(ClipDatasetBuilder):

@@ -6,7 +6,7 @@ CASME II 'others' has no MEGC2019 class and is left out.
 import tensorflow_datasets as tfds
 
 from data_builders.megc2019 import megc2019_dataset_builder
-from mer_jax.clips import testing
+from mer_jax.data.clips import testing
 
 
 class Megc2019Test(testing.ClipBuilderTestCase):

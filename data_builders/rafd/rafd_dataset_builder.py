@@ -1,8 +1,8 @@
 """Radboud Faces Database (Langner et al., Cognition and Emotion 2010): 67 models, 8 expressions, 3 gazes,
 5 camera angles (README.md)."""
 
-from mer_jax.images.builder import ExpressionImageBuilder, image_configs
-from mer_jax.images.layouts import IMAGE_LAYOUTS
+from mer_jax.data.images.builder import ExpressionImageBuilder, image_configs
+from mer_jax.data.images.layouts import IMAGE_LAYOUTS
 
 
 class Rafd(ExpressionImageBuilder):

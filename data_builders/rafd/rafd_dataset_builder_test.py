@@ -4,7 +4,7 @@ gaze, one picture without a face (model 03, skipped) and one misnamed file ('joy
 import tensorflow_datasets as tfds
 
 from data_builders.rafd import rafd_dataset_builder
-from mer_jax.clips import testing
+from mer_jax.data.clips import testing
 
 
 class RafdFrontalTest(testing.ClipBuilderTestCase):

@@ -1,6 +1,6 @@
 """SAMM (Davison et al., IEEE TAC 2018): 159 clips of 32 subjects at 200 fps (README.md)."""
 
-from mer_jax.clips.builder import ClipDatasetBuilder, manual_instructions
+from mer_jax.data.clips.builder import ClipDatasetBuilder, manual_instructions
 
 
 class Samm(ClipDatasetBuilder):

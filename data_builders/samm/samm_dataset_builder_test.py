@@ -3,7 +3,7 @@
 import tensorflow_datasets as tfds
 
 from data_builders.samm import samm_dataset_builder
-from mer_jax.clips import testing
+from mer_jax.data.clips import testing
 
 
 class SammTest(testing.ClipBuilderTestCase):

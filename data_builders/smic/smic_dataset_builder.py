@@ -1,6 +1,6 @@
 """SMIC-HS (Li et al., FG 2013): 164 clips of 16 subjects at 100 fps; no apex annotated (README.md)."""
 
-from mer_jax.clips.builder import ClipDatasetBuilder, manual_instructions
+from mer_jax.data.clips.builder import ClipDatasetBuilder, manual_instructions
 
 
 class Smic(ClipDatasetBuilder):

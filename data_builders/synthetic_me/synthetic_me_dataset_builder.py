@@ -7,11 +7,11 @@ from pathlib import Path
 
 import tensorflow_datasets as tfds
 
-from mer_jax.clips.builder import ClipDatasetBuilder, exclusive_lock
+from mer_jax.data.clips.builder import ClipDatasetBuilder, exclusive_lock
 
 
 class SyntheticMe(ClipDatasetBuilder):
-    """The composite of :func:`mer_jax.synth.write_synthetic_composite`, read as megc2019 reads the real one.
+    """The composite of :func:`mer_jax.data.synth.write_synthetic_composite`, read as megc2019 reads the real one.
 
     The raw clips are written once under ``<data_dir>/downloads/synthetic_me_raw``
     (every config reuses them; a build killed while writing them leaves only a
@@ -35,7 +35,7 @@ class SyntheticMe(ClipDatasetBuilder):
 def _write_whole(root: Path, options: dict) -> None:
     """Writes the composite into ``root`` whole or not at all: into a temporary folder renamed when done,
     under a lock, so a build killed while writing leaves nothing a later build would take as finished."""
-    from mer_jax.synth import write_synthetic_composite
+    from mer_jax.data.synth import write_synthetic_composite
 
     with exclusive_lock(root.parent):
         if root.is_dir():  # written by another build while this one waited

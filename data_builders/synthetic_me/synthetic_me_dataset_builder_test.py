@@ -7,7 +7,7 @@ so nothing is generated; 9 of its 10 clips are in MEGC2019.
 import tensorflow_datasets as tfds
 
 from data_builders.synthetic_me import synthetic_me_dataset_builder
-from mer_jax.clips import testing
+from mer_jax.data.clips import testing
 
 
 class SyntheticMeTest(testing.ClipBuilderTestCase):

@@ -1,6 +1,7 @@
 """Model registry: `config.model.name` picks the module that builds the model.
 
-Every model family is one module of this package that defines
+Model modules live in the method packages (mer_jax/methods/<family>/, listed in each package's
+``MODEL_MODULES``); this package holds the registry and the layers they share. Every model module defines
 
 - ``NAMES``: the model names it builds (default: the module's own name);
 - ``default_config()``: an ``ml_collections.ConfigDict`` of every key the
@@ -8,8 +9,8 @@ Every model family is one module of this package that defines
 - ``create(config, *, num_classes, input_shape, rngs)``: the Flax NNX module
   for inputs of ``input_shape`` (one example's shape, of any rank).
 
-A new model is one such file here plus one config in configs/; nothing else
-is edited. ``config.model.name`` may also be a dotted module path
+A new model is one such file in a method package, named in its
+``MODEL_MODULES``, plus one config in configs/; nothing else is edited. ``config.model.name`` may also be a dotted module path
 (``my_lab.models.tiny``) to a module with ``default_config`` and ``create``
 outside this package.
 """
@@ -18,7 +19,6 @@ from __future__ import annotations
 
 import functools
 import importlib
-import pkgutil
 from collections.abc import Mapping, Sequence
 from types import ModuleType
 from typing import Any
@@ -30,23 +30,33 @@ from flax import nnx
 
 @functools.cache
 def _families() -> dict[str, ModuleType]:
-    """Model name -> the module of this package that builds it."""
+    """Model name -> the module of a method package that builds it."""
+    from mer_jax import methods  # the method packages' models use this package's layers
+
     names = {}
-    for info in pkgutil.iter_modules(__path__):
-        module = importlib.import_module(f"{__name__}.{info.name}")
-        if callable(getattr(module, "create", None)):
-            for name in getattr(module, "NAMES", (info.name,)):
+    for package in methods.packages().values():
+        for module_name in getattr(package, "MODEL_MODULES", ()):
+            module = importlib.import_module(f"{package.__name__}.{module_name}")
+            for name in getattr(module, "NAMES", (module_name,)):
                 names[name] = module
     return names
 
 
+def method_of(name: str) -> str:
+    """The method package (mer_jax/methods/) whose models include `name`; '' for a dotted module path."""
+    if "." in name:
+        return ""
+    module = model_module(name)
+    return module.__name__.split(".")[2]
+
+
 def model_names() -> tuple[str, ...]:
-    """Every model name this package builds."""
+    """Every model name the method packages build."""
     return tuple(_families())
 
 
 def model_module(name: str) -> ModuleType:
-    """The module that builds model `name` (a name of this package, or a dotted module path)."""
+    """The module that builds model `name` (a name of a method package's model, or a dotted module path)."""
     if "." in name:
         try:
             module = importlib.import_module(name)

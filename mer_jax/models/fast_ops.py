@@ -3,7 +3,7 @@
 Each computes the same values as the plain composition (tests/test_models.py
 checks values and gradients); docs/benchmarks.md has what each saves in the
 RCN training step and the command that measures it. Which are used where is
-decided by mer_jax/platform.py (the `Tuning`), read by mer_jax/models/layers.py:
+decided by mer_jax/speed/platform.py (the `Tuning`), read by mer_jax/models/layers.py:
 - `conv_sliced_weight_grad`: a convolution whose weight gradient is summed
   over batch slices (CPU only);
 - `batch_norm_relu_max`: training-mode BatchNorm -> ReLU -> max pooling with a
@@ -11,7 +11,7 @@ decided by mer_jax/platform.py (the `Tuning`), read by mer_jax/models/layers.py:
   convolution computed window by window, its output laid out as the pooling
   windows that follow it (together, the windowed stem: CPU only);
 - `dropout_mask` and `Dropout`: one random bit per decision at rate 0.5 (every
-  backend: the same masks everywhere, mer_jax/platform.py says why).
+  backend: the same masks everywhere, mer_jax/speed/platform.py says why).
 """
 
 from __future__ import annotations

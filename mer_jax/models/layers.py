@@ -8,7 +8,7 @@ adaptive average pool is exactly a pair of small matrix products.
 For speed on XLA:CPU the convolutions' weight gradients and the conv ->
 BatchNorm -> ReLU -> max pool of `ConvBNReLU.pooled` take the formulations of
 mer_jax/models/fast_ops.py where the platform tuning says so: read while the
-model is traced (`mer_jax.platform.current()`), on CPU only.
+model is traced (`mer_jax.speed.platform.current()`), on CPU only.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import numpy as np
 from flax import nnx
 from flax.nnx.nn.linear import canonicalize_padding
 
-from mer_jax import platform
+from mer_jax.speed import platform
 from mer_jax.models.fast_ops import batch_norm_relu_max, conv_pooling_windows, conv_sliced_weight_grad
 
 # PyTorch's BatchNorm2d defaults (momentum 0.1 there is 0.9 here), used by the

@@ -1,5 +1,0 @@
-"""Pure preprocessing functions on numpy/jax arrays (docs/design.md, Preprocessing)."""
-
-from mer_jax.preprocess.strain import flow_map, optical_strain
-
-__all__ = ["flow_map", "optical_strain"]
