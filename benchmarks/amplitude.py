@@ -29,6 +29,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import matplotlib
 
 matplotlib.use("Agg")
@@ -168,12 +169,11 @@ def cell(out: Path, method: str, scale: float) -> dict:
 def plot(cells: list[dict], path: Path) -> None:
     """UF1 against amplitude, one line per method, chance and the target drawn; amplitudes evenly spaced."""
     scales = sorted({c["scale"] for c in cells})
-    position = {scale: i for i, scale in enumerate(scales)}
     figure, axes = plt.subplots(figsize=(9, 4.5))
     for method, spec in METHODS.items():
-        mine = sorted((c for c in cells if c["method"] == method), key=lambda c: c["scale"])
-        if mine:
-            axes.plot([position[c["scale"]] for c in mine], [c["uf1"] for c in mine], "o-", label=spec.label)
+        uf1 = {c["scale"]: c["uf1"] for c in cells if c["method"] == method}
+        if uf1:  # an amplitude not run is a gap in the line, not a straight segment across it
+            axes.plot(range(len(scales)), [uf1.get(scale, np.nan) for scale in scales], "o-", label=spec.label)
     axes.axhline(CHANCE_UF1, color="grey", linestyle="--", label="chance (uniform guess)")
     axes.axhline(CHANCE_UF1 + 0.1, color="grey", linestyle=":", label="control's bar (chance + 0.1)")
     axes.axhline(TARGET_UF1, color="black", linestyle=":", linewidth=0.8, label=f"target at 10 ({TARGET_UF1})")
