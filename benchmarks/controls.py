@@ -31,7 +31,7 @@ def control_config(seed: int, condition: str):
     config = sibling_config(str(CONFIG), "controls")
     config.data.seed = seed
     if condition == "expression removed":
-        config.data.synthetic.motion_scale = 0.0
+        config.data.toy_flow.motion_scale = 0.0
     if condition == "labels shuffled":
         config.data.shuffle_labels = True
     return config

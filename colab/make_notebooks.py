@@ -432,7 +432,7 @@ projection onto positive values."""),
     ("code", """\
 config = sibling_config(str(REPO / "configs" / "rcn_search.py"), "rcn_search")
 if QUICK:
-    config.data.synthetic.subjects_per_dataset = (2, 2, 2)  # 72 clips instead of 216
+    config.data.toy_flow.subjects_per_dataset = (2, 2, 2)  # 72 clips instead of 216
     config.search.num_folds, config.search.epochs, config.search.warmup_epochs = 1, 8, 2
     config.train.epochs = 10  # the derived config inherits the training settings
 print(config.search)"""),

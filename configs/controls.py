@@ -1,7 +1,7 @@
 """The quick start at a tenth of its cost: the test suite's learning check and its negative controls.
 
     mer-jax train --config configs/controls.py --workdir runs/controls
-    mer-jax train --config configs/controls.py --config.data.synthetic.motion_scale=0 --workdir runs/controls_still
+    mer-jax train --config configs/controls.py --config.data.toy_flow.motion_scale=0 --workdir runs/controls_still
     mer-jax train --config configs/controls.py --config.data.shuffle_labels=True --workdir runs/controls_shuffled
 
 Expected (2 idle cores): about 10 s a run, as tests/test_controls.py trains it. UF1 on data seed 1:
@@ -22,7 +22,7 @@ from mer_jax.config import sibling_config
 
 def get_config():
     config = sibling_config(__file__, "quickstart")
-    config.data.synthetic.update(subjects_per_dataset=(3, 3, 3), clips_per_subject=12)
+    config.data.toy_flow.update(subjects_per_dataset=(3, 3, 3), clips_per_subject=12)
     config.data.seed = 1
     config.train.epochs = 20
     return config

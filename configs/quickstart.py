@@ -16,7 +16,7 @@ from mer_jax.config import sibling_config
 
 def get_config():
     config = sibling_config(__file__, "rcn_megc2019")
-    config.data.name = "synthetic_flow"  # 3 source data sets x 6 subjects x 12 clips, 60 x 60 x 3
+    config.data.name = "toy_flow"  # 3 source data sets x 6 subjects x 12 clips, 60 x 60 x 3
     config.model.dropout = 0.25  # instead of 0.5: 40 epochs are too few to fit through 0.5
     config.train.epochs = 40  # instead of 500
     config.train.batch_size = 32  # the folds have ~200 training clips

@@ -26,7 +26,7 @@ def base_config(model: str = "rcn") -> ml_collections.ConfigDict:
     config.model = model_config(model)
 
     config.data = ml_collections.ConfigDict()
-    config.data.name = "synthetic_flow"
+    config.data.name = "toy_flow"
     config.data.shuffle_labels = False  # train on permuted labels (a sanity check: UF1 falls to chance)
     config.data.seed = 0
     config.data.input_shape = (60, 60, 3)  # one example's shape, any rank (H, W, C maps; T, H, W, C clips); checked; 0: any size
@@ -47,7 +47,7 @@ def base_config(model: str = "rcn") -> ml_collections.ConfigDict:
     # holds the pages in use, not the data set (with train.data_on_device=False; docs/data.md)
     config.data.memmap = False
     config.data.top_p = 0.30
-    config.data.synthetic = ml_collections.ConfigDict(
+    config.data.toy_flow = ml_collections.ConfigDict(
         {"subjects_per_dataset": (6, 6, 6), "clips_per_subject": 12, "size": 60, "motion_scale": 1.0, "num_frames": 0}
     )
 

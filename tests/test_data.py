@@ -8,7 +8,7 @@ import pytest
 
 from mer_jax.core.dataset import Dataset
 from mer_jax.data.builds import load
-from mer_jax.data.toy_flow import make_synthetic_flow
+from mer_jax.data.toy_flow import make_toy_flow
 
 
 def fields(n=6, **overrides):
@@ -76,31 +76,31 @@ def test_shuffled_labels_is_a_seeded_permutation():
     np.testing.assert_array_equal(ds.label, original)  # the dataset is untouched
 
 
-def test_load_synthetic_passes_options_and_seed():
+def test_load_toy_flow_passes_options_and_seed():
     config = ml_collections.ConfigDict(
-        dict(name="synthetic_flow", seed=3, synthetic=dict(subjects_per_dataset=(2, 1, 1), clips_per_subject=4))
+        dict(name="toy_flow", seed=3, toy_flow=dict(subjects_per_dataset=(2, 1, 1), clips_per_subject=4))
     )
     ds = load(config)
-    expected = make_synthetic_flow(subjects_per_dataset=(2, 1, 1), clips_per_subject=4, seed=3)
+    expected = make_toy_flow(subjects_per_dataset=(2, 1, 1), clips_per_subject=4, seed=3)
     assert ds.num_samples == 16
     np.testing.assert_array_equal(ds.x, expected.x)
     np.testing.assert_array_equal(ds.sample_id, expected.sample_id)
 
 
-def test_load_synthetic_defaults():
-    ds = load(ml_collections.ConfigDict(dict(name="synthetic_flow")))
-    np.testing.assert_array_equal(ds.label, make_synthetic_flow(seed=0).label)
+def test_load_toy_flow_defaults():
+    ds = load(ml_collections.ConfigDict(dict(name="toy_flow")))
+    np.testing.assert_array_equal(ds.label, make_toy_flow(seed=0).label)
     assert ds.num_samples == 216
 
 
 def test_load_unknown_dataset():
-    with pytest.raises(ValueError, match=r"unknown dataset 'casme2'; available: synthetic_flow, or a built data set"):
+    with pytest.raises(ValueError, match=r"unknown dataset 'casme2'; available: toy_flow, or a built data set"):
         load(ml_collections.ConfigDict(dict(name="casme2")))
     with pytest.raises(FileNotFoundError, match=r"no built data set 'casme2/flow60' under /nonexistent"):
         load(ml_collections.ConfigDict(dict(name="casme2/flow60", data_dir="/nonexistent")))
 
 
-def test_load_unknown_synthetic_option():
-    config = ml_collections.ConfigDict(dict(name="synthetic_flow", synthetic=dict(noise=2.0)))
+def test_load_unknown_toy_flow_option():
+    config = ml_collections.ConfigDict(dict(name="toy_flow", toy_flow=dict(noise=2.0)))
     with pytest.raises(ValueError, match=r"unknown field\(s\) \['noise'\]"):
         load(config)

@@ -17,8 +17,8 @@ from mer_jax.core import distributed, final_model
 REPO = Path(__file__).resolve().parents[1]
 # A quick start small enough for seconds: 6 folds (2 subjects per data set), a final model; 2 epochs unless told.
 OVERRIDES = [
-    "--config.data.synthetic.subjects_per_dataset=(2,2,2)", "--config.data.synthetic.clips_per_subject=8",
-    "--config.data.synthetic.size=24", "--config.data.input_shape=(24,24,3)", "--config.model.pool_size=3",
+    "--config.data.toy_flow.subjects_per_dataset=(2,2,2)", "--config.data.toy_flow.clips_per_subject=8",
+    "--config.data.toy_flow.size=24", "--config.data.input_shape=(24,24,3)", "--config.model.pool_size=3",
     "--config.train.batch_size=8", "--config.train.final_model=True",
     "--config.train.checkpoint_every=1",
     "--config.train.strategy=loop",  # not timed: runs started side by side could time (and choose) differently

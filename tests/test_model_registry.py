@@ -49,7 +49,7 @@ from mer_jax.config import base_config
 def get_config():
     config = base_config("tiny_lab.sequence_mean")
     config.model.hidden = 8
-    config.data.synthetic.update(subjects_per_dataset=(2, 2, 2), clips_per_subject=6, size=16, num_frames=4)
+    config.data.toy_flow.update(subjects_per_dataset=(2, 2, 2), clips_per_subject=6, size=16, num_frames=4)
     config.data.input_shape = (4, 16, 16, 3)
     config.train.update(epochs=3, batch_size=8, learning_rate=0.1, checkpoint_every=3)
     return config

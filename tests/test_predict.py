@@ -24,7 +24,7 @@ CONFIGS = "configs/quickstart.py"
 def synthetic_run(tmp_path_factory):
     """A short quickstart run with a final model, on the built-in synthetic maps."""
     config = sibling_config(CONFIGS, "quickstart")
-    config.data.synthetic.update(subjects_per_dataset=(2, 2, 2), clips_per_subject=8, size=24)
+    config.data.toy_flow.update(subjects_per_dataset=(2, 2, 2), clips_per_subject=8, size=24)
     config.data.input_shape = (24, 24, 3)
     config.model.pool_size = 3
     config.train.update(epochs=2, batch_size=8, final_model=True)
@@ -62,7 +62,7 @@ def test_the_final_model_equals_the_fold_trained_on_everything(synthetic_run, tm
 
 def test_predict_needs_a_model_trained_on_a_build(synthetic_run, tmp_path):
     _, workdir, _ = synthetic_run
-    with pytest.raises(ValueError, match="trained on 'synthetic_flow', which is not built from clips"):
+    with pytest.raises(ValueError, match="trained on 'toy_flow', which is not built from clips"):
         Predictor(workdir)
     with pytest.raises(FileNotFoundError, match=r"no final model in .*train with --config.train.final_model=True"):
         Predictor(tmp_path)

@@ -37,7 +37,7 @@ SIZE = 30
 
 def tiny_config():
     config = load_config("configs/rcn_search.py", [])
-    config.data.synthetic.update(subjects_per_dataset=(3, 3, 3), clips_per_subject=8, size=SIZE)
+    config.data.toy_flow.update(subjects_per_dataset=(3, 3, 3), clips_per_subject=8, size=SIZE)
     config.data.input_shape = (SIZE, SIZE, 3)
     config.model.features = 6
     config.train.batch_size = 8

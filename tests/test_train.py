@@ -31,7 +31,7 @@ def tiny_config(strategy="loop", epochs=2):
     config = base_config()
     config.model.features = 8
     config.model.pool_size = 3
-    config.data.synthetic = {"subjects_per_dataset": (2, 1, 1), "clips_per_subject": 8, "size": 30}
+    config.data.toy_flow = {"subjects_per_dataset": (2, 1, 1), "clips_per_subject": 8, "size": 30}
     config.data.input_shape = (30, 30, 3)
     config.train.strategy = strategy
     config.train.epochs = epochs
@@ -435,7 +435,7 @@ def test_auto_times_each_strategy_once_per_setup_and_takes_the_fastest(tmp_path,
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     config = quickstart(epochs=1)
-    config.data.synthetic.update(subjects_per_dataset=(2, 2, 2), clips_per_subject=8, size=24)
+    config.data.toy_flow.update(subjects_per_dataset=(2, 2, 2), clips_per_subject=8, size=24)
     config.data.input_shape = (24, 24, 3)
     config.model.pool_size = 3
     config.train.batch_size = 8

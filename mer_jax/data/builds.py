@@ -30,9 +30,9 @@ def load(config: Any, **hooks) -> Dataset:
 
     Args:
       config: an ``ml_collections.ConfigDict`` (or mapping with ``get``):
-        ``name`` is ``'synthetic_flow'`` (built in, with a ``synthetic``
+        ``name`` is ``'toy_flow'`` (built in, with a ``toy_flow``
         sub-config of keyword arguments for
-        :func:`mer_jax.toy_flow.make_synthetic_flow` and a ``seed``) or a
+        :func:`mer_jax.data.toy_flow.make_toy_flow` and a ``seed``) or a
         built data set ``'dataset/config'`` such as ``'megc2019/flow60'``,
         read from ``data_dir`` by :func:`load_built` with ``labels``,
         ``classes``, ``alpha``, ``augment``, and for regions and tim builds
@@ -57,21 +57,21 @@ def load(config: Any, **hooks) -> Dataset:
             memmap=config.get("memmap", False),
             **hooks,
         )
-    if name != "synthetic_flow":
+    if name != "toy_flow":
         raise ValueError(
-            f"unknown dataset {name!r}; available: synthetic_flow, or a built data set 'dataset/config' "
+            f"unknown dataset {name!r}; available: toy_flow, or a built data set 'dataset/config' "
             "such as 'megc2019/flow60' (see `mer-jax build`)"
         )
-    options = config.get("synthetic", None) or {}
+    options = config.get("toy_flow", None) or {}
     kwargs = dict(options.to_dict() if hasattr(options, "to_dict") else options)
-    allowed = set(inspect.signature(toy_flow.make_synthetic_flow).parameters) - {"seed"}
+    allowed = set(inspect.signature(toy_flow.make_toy_flow).parameters) - {"seed"}
     unknown = sorted(set(kwargs) - allowed)
     if unknown:
         raise ValueError(
-            f"config.synthetic has unknown field(s) {unknown}; allowed: {sorted(allowed)} "
+            f"config.data.toy_flow has unknown field(s) {unknown}; allowed: {sorted(allowed)} "
             "(the seed is config.seed)"
         )
-    return toy_flow.make_synthetic_flow(**kwargs, seed=config.get("seed", 0))
+    return toy_flow.make_toy_flow(**kwargs, seed=config.get("seed", 0))
 
 
 LABELS = ("megc2019", "strcn4", "emotion")

@@ -1,4 +1,4 @@
-"""Toy onset->apex flow maps drawn directly (`data.name = 'synthetic_flow'`), for tests and the quick start.
+"""Toy onset->apex flow maps drawn directly (`data.name = 'toy_flow'`), for tests and the quick start.
 
 Not the synthetic composite (mer_jax/data/synth/: real photographs animated and
 written in the real data sets' layouts, for the builders): this module draws the
@@ -97,7 +97,7 @@ def _cover_all_classes(rng: np.random.Generator, labels: np.ndarray, num_classes
             labels[donor] = missing
 
 
-def make_synthetic_flow(
+def make_toy_flow(
     *,
     subjects_per_dataset: Sequence[int] = (6, 6, 6),
     clips_per_subject: int = 12,

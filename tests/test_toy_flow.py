@@ -1,4 +1,4 @@
-"""The built-in synthetic flow-map composite (mer_jax.data.toy_flow)."""
+"""The built-in toy flow maps (mer_jax.data.toy_flow)."""
 
 import numpy as np
 import pytest
@@ -8,7 +8,7 @@ from sklearn.model_selection import GroupKFold
 from threadpoolctl import threadpool_limits
 
 from mer_jax.data.preprocess import optical_strain
-from mer_jax.data.toy_flow import make_synthetic_flow
+from mer_jax.data.toy_flow import make_toy_flow
 
 SOURCES = ("smic", "casme2", "samm")
 # Regions of a 60x60 map (rows, cols); the face centre is within 3 px of (30, 30).
@@ -20,13 +20,13 @@ RIGHT_MOUTH = (slice(40, 49), slice(35, 45))
 
 @pytest.fixture(scope="module")
 def data():
-    return make_synthetic_flow(seed=0)
+    return make_toy_flow(seed=0)
 
 
 @pytest.fixture(scope="module")
 def still():
     """Same draws as `data`, class motion removed."""
-    return make_synthetic_flow(seed=0, motion_scale=0.0)
+    return make_toy_flow(seed=0, motion_scale=0.0)
 
 
 def loso_balanced_accuracy(ds):
@@ -58,10 +58,10 @@ def test_third_channel_is_strain_of_the_flow(data):
 
 
 def test_deterministic_per_seed_and_seeds_differ(data):
-    again = make_synthetic_flow(seed=0)
+    again = make_toy_flow(seed=0)
     np.testing.assert_array_equal(again.x, data.x)
     np.testing.assert_array_equal(again.label, data.label)
-    other = make_synthetic_flow(seed=1)
+    other = make_toy_flow(seed=1)
     assert not np.allclose(other.x, data.x)
     assert not np.array_equal(other.label, data.label)
 
@@ -87,7 +87,7 @@ def test_class_frequencies_are_megc_like(data):
 
 @pytest.mark.parametrize("seed", range(8))
 def test_every_class_in_every_source_even_when_tiny(seed):
-    ds = make_synthetic_flow(subjects_per_dataset=(1, 1, 2), clips_per_subject=3, seed=seed)
+    ds = make_toy_flow(subjects_per_dataset=(1, 1, 2), clips_per_subject=3, seed=seed)
     for source in SOURCES:
         assert set(ds.label[ds.dataset == source]) == {0, 1, 2}, source
     for subject in np.unique(ds.subject):
@@ -137,14 +137,14 @@ def test_not_learnable_without_motion(still):
 
 
 def test_class_names_subset_changes_labels_and_motion():
-    ds = make_synthetic_flow(class_names=("positive", "surprise"), seed=2)
+    ds = make_toy_flow(class_names=("positive", "surprise"), seed=2)
     assert ds.num_classes == 2 and set(ds.label) == {0, 1}
     assert region_mean(ds, BROWS, 1, "surprise") < -0.15
     assert region_mean(ds, RIGHT_MOUTH, 0, "positive") > 0.1
 
 
 def test_size_is_respected():
-    ds = make_synthetic_flow(subjects_per_dataset=(1, 1, 1), clips_per_subject=4, size=32)
+    ds = make_toy_flow(subjects_per_dataset=(1, 1, 1), clips_per_subject=4, size=32)
     assert ds.input_shape == (32, 32, 3) and ds.num_samples == 12
 
 
@@ -161,4 +161,4 @@ def test_size_is_respected():
 )
 def test_bad_arguments_raise_naming_the_value(kwargs, match):
     with pytest.raises(ValueError, match=match):
-        make_synthetic_flow(**kwargs)
+        make_toy_flow(**kwargs)
