@@ -228,8 +228,8 @@ class FoldRunner(abc.ABC):
 
         With `concurrency` > 1 the groups are shared among that many threads,
         each running its groups one after another (on 2 CPU cores, two threads
-        kept both cores busier than XLA's own intra-op threads did: 26-27 against
-        33-35 ms per RCN-A step). A group's results do not depend on which thread
+        kept both cores busier than XLA's own intra-op threads did:
+        docs/benchmarks.md, "Where the time went"). A group's results do not depend on which thread
         ran it or on what ran beside it.
         """
         program = self.program

@@ -24,9 +24,9 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-# Examples per slice of a convolution's weight gradient. XLA:CPU computed the
-# weight gradient of the 5x5 stem (64x60x60x3 -> 16) in 37 ms in one piece and
-# in 3.8 ms as the sum over four slices of 16 examples (benchmarks/conv_weight_grad.py).
+# Examples per slice of a convolution's weight gradient: XLA:CPU computed the 5x5 stem's
+# weight gradient many times faster as the sum over slices of 16 examples than in one piece
+# (benchmarks/conv_weight_grad.py; docs/benchmarks.md, "What the profile showed (CPU)").
 WEIGHT_GRAD_CHUNK = 16
 
 
@@ -201,8 +201,8 @@ def conv_pooling_windows(x: jax.Array, kernel: jax.Array, bias: jax.Array | None
     output channel (py, px, o) is the conv output at offset (py, px) of each
     window, a ceil((KH + wh - 1) / wh) x ceil((KW + ww - 1) / ww) kernel with
     wh * ww times the channels on both sides. XLA:CPU runs the 5x5 stem of the
-    xia2020_code RCN (3 -> 16 channels, 60x60, batch 64) this way in half the
-    CPU time of its own convolution (5.6 against 11.3 ms), and the pooling
+    xia2020_code RCN (3 -> 16 channels, 60x60, batch 64) this way in about half
+    the CPU time of its own convolution (docs/benchmarks.md), and the pooling
     windows come out contiguous. The gradients are those of the plain
     convolution with the sliced weight gradient (`conv_sliced_weight_grad`),
     which took less CPU time than the denser one's (benchmarks/conv_weight_grad.py).

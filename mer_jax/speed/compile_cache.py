@@ -4,8 +4,8 @@ A run compiles the same fold programs again whenever it starts: after a
 crash (resume), for the next seed or configuration with the same shapes, in
 `train.strategy=auto`'s timing, and in every test. XLA's compiled programs
 are kept on disk and reused when the same program is compiled again
-(docs/benchmarks.md: a two-stage run's compile time falls from 50 s to 5-10 s
-on the second start). The folder is ``$JAX_COMPILATION_CACHE_DIR`` if set,
+(docs/benchmarks.md measures a two-stage run's compile time on its first
+and second start). The folder is ``$JAX_COMPILATION_CACHE_DIR`` if set,
 else ``$XDG_CACHE_HOME/mer_jax/jax_compilation`` (``~/.cache`` by default).
 """
 

@@ -18,11 +18,11 @@ def retain_freed_memory() -> bool:
     """Lets glibc keep freed memory for reuse instead of handing it back to the system.
 
     XLA:CPU allocates the temporary buffers of every call of a compiled program
-    afresh (about 60 MB for one RCN-A training step at batch 64). By default
-    glibc serves blocks that large with mmap and unmaps them when freed, and
-    deletes a thread arena's extra heaps as soon as they are empty, so every
-    call page-faulted its temporary memory again: up to 19 ms of system time
-    per one-step call on 2 cores (docs/benchmarks.md). Here the mmap and trim
+    afresh (tens of MB for one RCN-A training step). By default glibc serves
+    blocks that large with mmap and unmaps them when freed, and deletes a
+    thread arena's extra heaps as soon as they are empty, so every call
+    page-faulted its temporary memory again (docs/benchmarks.md, "Where the
+    time went"). Here the mmap and trim
     thresholds are 1 GiB and the top pad 64 MiB (which keeps empty
     thread-arena heaps), so the memory is reused. Process-wide; a no-op
     (False) where the C library is not glibc.
@@ -50,9 +50,8 @@ def release_large_blocks() -> bool:
     call's batches are new host arrays of megabytes. glibc's default mmap
     threshold rises to the size of the first such block freed, after which
     they come from the heap, where freed blocks stayed: a TLCNN stage-c run
-    grew by about 200 MB an epoch (1.5 GB with `retain_freed_memory`). A fixed
-    threshold (which also stops the rise) kept it flat (docs/benchmarks.md,
-    "TLCNN"). Process-wide; it replaces `retain_freed_memory`'s threshold. A
+    grew every epoch. A fixed threshold (which also stops the rise) kept it
+    flat (docs/benchmarks.md, "TLCNN"). Process-wide; it replaces `retain_freed_memory`'s threshold. A
     no-op (False) where the C library is not glibc.
     """
     mallopt = _mallopt()

@@ -20,8 +20,8 @@ Not a platform choice: the dropout masks of `mer_jax.models.fast_ops.Dropout`
 exactly Bernoulli(keep), and threefry computes the same bits on every backend,
 so a seed draws the same masks on CPU and GPU; switching to
 `jax.random.bernoulli` off CPU would give another random stream there, so the
-same configuration would train differently on CPU and GPU. They draw 32x
-fewer random words than `jax.random.bernoulli` at rate 0.5 for a few shifts
+same configuration would train differently on CPU and GPU. They draw far
+fewer random words than `jax.random.bernoulli` at rate 0.5, for a few shifts
 and comparisons (timed on CPU only so far: docs/benchmarks.md, "GPU").
 """
 
@@ -48,35 +48,34 @@ class Tuning:
 
     - `strategy`: `loop` (one compiled single-fold program per fold) on CPU,
       where `vmap` turns each fold's convolutions into grouped convolutions
-      and ran 8-14x slower ("Strategies on CPU (paper RCN)", "mer-jax against
+      and ran several times slower ("Strategies on CPU (paper RCN)", "mer-jax against
       the PyTorch loop (CPU)"); `vmap` (one program over a group of folds,
       sharded over the devices) elsewhere.
     - `steps_per_call`: optimisation steps per compiled call, 0 for the whole
       epoch. 1 on CPU: its steps are unrolled, so a whole-epoch program took
-      5 s to compile against 2 s, and the steps ran no slower one call at a
-      time ("Where the time went"). 0 elsewhere: one `lax.scan` call per epoch.
+      longer to compile, and the steps ran no slower one call at a time
+      ("Where the time went"). 0 elsewhere: one `lax.scan` call per epoch.
     - `concurrent_folds`: folds (loop) or fold groups (vmap) run at once on
-      threads. The usable cores on CPU, where XLA's own threads kept 2 cores
-      only 1.5x as busy as one and two threads saved 17% of the training time
-      ("Where the time went"); 1 elsewhere (one device runs one program at a
+      threads. The usable cores on CPU, where XLA's own threads left the
+      cores partly idle and one thread per core saved training time ("Where
+      the time went"); 1 elsewhere (one device runs one program at a
       time).
     - `unroll_steps`: a call's steps as straight-line code on CPU, where a
-      convolution inside an XLA while loop ran ~16x slower ("What the profile
-      showed (CPU)"); a `lax.scan` elsewhere, whose compile time does not grow
+      convolution inside an XLA while loop ran many times slower ("What the
+      profile showed (CPU)"); a `lax.scan` elsewhere, whose compile time does not grow
       with the steps.
     - `unoptimized_init`: the fold initialisation compiled at XLA's backend
-      optimisation level 0 on CPU, where its many threefry loops compiled in
-      0.3-0.5 s against 1.4-2.3 s at the default level, to the same values
-      (1e-7); it runs once per fold. Off elsewhere: measured on XLA:CPU only.
+      optimisation level 0 on CPU, where its many threefry loops compiled
+      several times faster than at the default level, to the same values
+      ("Where the time went"); it runs once per fold. Off elsewhere: measured on XLA:CPU only.
     - `retain_freed_memory`: glibc keeps freed memory (mer_jax/speed/host_memory.py)
       on CPU, where XLA:CPU's per-call temporaries were otherwise mapped and
-      unmapped on every call, up to 19 ms of system time per one-step call
+      unmapped on every call, costing system time on every one-step call
       ("Where the time went"). Off elsewhere: the device's allocator holds
       the temporaries.
     - `sliced_weight_grad`: convolution weight gradients summed over batch
-      slices (`fast_ops.conv_sliced_weight_grad`) on CPU: 4.4x faster for the
-      5x5 stem, an RCN-A step 66.5 -> 35.6 ms ("What the profile showed
-      (CPU)"). Off elsewhere: measured on XLA:CPU only, and it splits one
+      slices (`fast_ops.conv_sliced_weight_grad`) on CPU, faster for the 5x5
+      stem and so for a whole RCN-A step ("What the profile showed (CPU)"). Off elsewhere: measured on XLA:CPU only, and it splits one
       kernel into several smaller ones.
     - `windowed_stem`: a stride-1 conv followed by max pooling computed window
       by window, with a fused BatchNorm -> ReLU -> max pool and its
