@@ -13,9 +13,12 @@ from mer_jax.models import count_params, create_model
 
 
 def forward_flops(model: nnx.Module, input_shape) -> int:
-    """FLOPs of one example's forward pass in eval mode, as XLA's cost analysis counts them (a multiply-add is 2)."""
+    """FLOPs of one example's forward pass in eval mode, as XLA's cost analysis counts them (a multiply-add is 2).
+
+    `model` may be abstract (`nnx.eval_shape`): only its shapes are compiled against, nothing runs.
+    """
     graphdef, state = nnx.split(model)
-    x = jnp.zeros((1, *input_shape), jnp.float32)
+    x = jax.ShapeDtypeStruct((1, *input_shape), jnp.float32)
     cost = jax.jit(lambda s, x: nnx.merge(graphdef, s)(x)).lower(state, x).compile().cost_analysis()
     if isinstance(cost, list):
         cost = cost[0]
@@ -31,15 +34,27 @@ def describe_model(
     e.g. a region CNN's dense layers in `roi_cnn`, is one level deeper).
     """
     shape = tuple(input_shape)
-    model = create_model(model_config, num_classes=num_classes, input_shape=shape, rngs=nnx.Rngs(seed))
-    table = nnx.tabulate(
-        model, jnp.zeros((1, *shape), jnp.float32), depth=depth,
-        console_kwargs={"width": 160, "force_terminal": False, "no_color": True},
+    found = {}
+
+    def tabulate():
+        # Traced, never run (jax.eval_shape): the weights are not initialised and the layers not executed,
+        # which for a paper-size model (TLCNN's 80M-parameter frame CNN on 32 frames) takes most of a minute.
+        model = create_model(model_config, num_classes=num_classes, input_shape=shape, rngs=nnx.Rngs(seed))
+        found["table"] = nnx.tabulate(
+            model, jnp.zeros((1, *shape), jnp.float32), depth=depth,
+            console_kwargs={"width": 160, "force_terminal": False, "no_color": True},
+        )
+        found["parts"] = ", ".join(
+            f"{name} {count_params(part)}" for name, part in vars(model).items() if isinstance(part, nnx.Module)
+        )  # in the order the model defines its layers (an `nnx.eval_shape` model lists them sorted)
+
+    jax.eval_shape(tabulate)
+    model = nnx.eval_shape(
+        lambda: create_model(model_config, num_classes=num_classes, input_shape=shape, rngs=nnx.Rngs(seed))
     )
     title = f"{model_config.name} ({model_config.get('variant', 'paper')}), input {shape}, {num_classes} classes"
-    parts = ", ".join(f"{name} {count_params(part)}" for name, part in vars(model).items() if isinstance(part, nnx.Module))
     return (
-        f"{title}\n{table}\nparams: {count_params(model)}\nparams by layer: {parts}\n"
+        f"{title}\n{found['table']}\nparams: {count_params(model)}\nparams by layer: {found['parts']}\n"
         f"flops: {forward_flops(model, shape)}\n"
     )
 

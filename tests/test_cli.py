@@ -15,6 +15,29 @@ def mer_jax(*args):
     )
 
 
+@pytest.fixture
+def mer_jax_here(capsys, monkeypatch):
+    """`mer-jax ARGS` run in this process (no interpreter and JAX start per call): its exit code, stdout and
+    stderr as the process would give them (`sys.exit(message)` prints the message to stderr and exits 1)."""
+    from mer_jax import cli
+
+    monkeypatch.chdir(REPO)
+
+    def run(*args):
+        capsys.readouterr()
+        try:
+            cli.main(list(args))
+            code = 0
+        except SystemExit as exit:
+            code = exit.code if isinstance(exit.code, int) or exit.code is None else 1
+            if isinstance(exit.code, str):
+                print(exit.code, file=sys.stderr)
+        out, err = capsys.readouterr()
+        return subprocess.CompletedProcess(["mer-jax", *args], code or 0, out, err)
+
+    return run
+
+
 def test_describe_prints_table_params_and_flops_with_overrides():
     result = mer_jax("describe", "--config", "configs/rcn_xia2020_code.py", "--config.model.features=32")
     assert result.returncode == 0, result.stderr
@@ -59,21 +82,23 @@ def test_describe_tlcnn_counts_the_frame_cnn_and_the_lstm():
     assert "lstm 4457472" in stages["clips"]  # 4 gates x (4096 inputs + 256 units + 1) x 256 units
 
 
-def test_usage_errors_are_clear():
+def test_usage_errors_are_clear(mer_jax_here):
+    """In this process but for the first call: `mer_jax.cli.main` is what the `mer-jax` script runs."""
+
     result = mer_jax("fit", "--config", "configs/quickstart.py")
     assert result.returncode != 0 and "invalid choice: 'fit'" in result.stderr
     assert "{synth,build,train,search,describe,predict}" in result.stderr
-    result = mer_jax("train", "--config", "configs/quickstart.py")
+    result = mer_jax_here("train", "--config", "configs/quickstart.py")
     assert result.returncode != 0 and "the following arguments are required: --workdir" in result.stderr
-    result = mer_jax("describe", "--config", "configs/quickstart.py", "--config.model.name=resnet")
+    result = mer_jax_here("describe", "--config", "configs/quickstart.py", "--config.model.name=resnet")
     assert result.returncode != 0 and "unknown model.name 'resnet'" in result.stderr
-    result = mer_jax("describe", "--config", "configs/quickstart.py", "--config.train.epochz=3")
+    result = mer_jax_here("describe", "--config", "configs/quickstart.py", "--config.train.epochz=3")
     assert result.returncode != 0 and "epochz" in result.stderr and "Traceback" not in result.stderr
-    result = mer_jax("describe", "--config", "configs/nothing_here.py")
+    result = mer_jax_here("describe", "--config", "configs/nothing_here.py")
     assert result.returncode != 0 and "nothing_here.py" in result.stderr and "Traceback" not in result.stderr
-    result = mer_jax("synth", "--out", "x", "--config.train.epochs=3")
+    result = mer_jax_here("synth", "--out", "x", "--config.train.epochs=3")
     assert result.returncode != 0 and "unrecognized arguments: --config.train.epochs=3" in result.stderr
-    result = mer_jax("synth", "--out", "x", "--expression_scale=-1")  # reaches write_synthetic_composite
+    result = mer_jax_here("synth", "--out", "x", "--expression_scale=-1")  # reaches write_synthetic_composite
     assert result.returncode != 0 and "expression_scale must be >= 0; got -1.0" in result.stderr
 
 
@@ -84,14 +109,15 @@ def test_every_subcommand_has_help(command):
     assert result.stdout.startswith(f"usage: mer-jax {command} ")
 
 
-def test_build_errors_say_what_goes_where(tmp_path):
+def test_build_errors_say_what_goes_where(tmp_path, mer_jax_here):
+
     result = mer_jax("build", "casme2", "--manual_dir", str(tmp_path), "--data_dir", str(tmp_path / "out"))
     assert result.returncode != 0
     assert "mer-jax: error: casme2: missing" in result.stderr
     assert "CASME2-coding-20140508.xlsx" in result.stderr and "CASME2_RAW_selected/sub01/EP02_01f" in result.stderr
-    result = mer_jax("build", "casme3", "--manual_dir", str(tmp_path))
+    result = mer_jax_here("build", "casme3", "--manual_dir", str(tmp_path))
     assert "unknown dataset 'casme3'; builders: casme2, samm, smic, megc2019, synthetic_me" in result.stderr
-    result = mer_jax("train", "--config", "configs/rcn_megc2019.py", "--workdir", str(tmp_path / "run"),
+    result = mer_jax_here("train", "--config", "configs/rcn_megc2019.py", "--workdir", str(tmp_path / "run"),
                      f"--config.data.data_dir={tmp_path}")
     assert result.returncode != 0 and "no built data set 'megc2019/flow60'" in result.stderr
     assert "mer-jax build megc2019 --builder_config flow60" in result.stderr

@@ -2,6 +2,7 @@
 also when the pair was stopped after an epoch and started again (every process resumes its own folds)."""
 
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -29,7 +30,11 @@ def mer_jax_train(workdir: Path, *extra: str, epochs: int = 2) -> subprocess.Pop
     command = [sys.executable, "-m", "mer_jax.cli", "train", "--config", "configs/quickstart.py",
                "--workdir", str(workdir), "--no-progress", *OVERRIDES, f"--config.train.epochs={epochs}", *extra]
     return subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={"JAX_PLATFORMS": "cpu", "PATH": "/usr/bin:/bin"})
+                            env={"JAX_PLATFORMS": "cpu", "PATH": "/usr/bin:/bin", **COMPILE_CACHE})
+
+
+# The session's compilation cache (conftest.py), so the runs read back the programs the first one compiled.
+COMPILE_CACHE = {k: v for k, v in os.environ.items() if k.startswith("JAX_") and "CACHE" in k}
 
 
 def free_port() -> int:

@@ -4,8 +4,14 @@ inputs show and stay at chance on the same labels without it.
 Each config is taken as it is, its optimizer, learning rate, schedule, loss, batch, protocol and model, on
 tiny inputs of its own shape whose class shifts a channel (a single model) or brightens a region or a band of
 rows (the staged methods); only the epochs and, for the staged methods, the frames per clip are cut.
+
+The default run trains STRCN-A and STRCN-G, which have no other learning test, on smaller inputs (every pool
+of Table I kept), fewer clips and epochs. The RCN family and the staged methods (six regions CNN+LSTM, TLCNN)
+run under `-m slow`: their learning with a noise control is checked by the default run on smaller settings
+(tests/test_controls.py, tests/test_stages.py, tests/test_tlcnn.py).
 """
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -20,12 +26,28 @@ from mer_jax.core.loop import FoldRun, train_folds
 
 REPO = Path(__file__).resolve().parents[1]
 SUBJECTS = 8
-PER_SUBJECT = {"rcn": 12, "rcn_a": 12, "rcn_f": 12, "strcn_a": 6, "strcn_g": 6}  # RCN: folds above its batch of 64
-SINGLE_MODEL = tuple(PER_SUBJECT)
-EPOCHS = 10
-# STRCN-A's matrices hold the top_p share of a face's pixels (921 at the paper's 30% of 64 x 48); 240 rows, the
-# share at top_p = 0.078, keep every pool of Table I and cost a quarter of the time.
-INPUT_SHAPE = {"strcn_a": (240, 30, 3)}
+
+
+@dataclasses.dataclass(frozen=True)
+class Tiny:
+    """A single model's tiny inputs: `subjects` x `per_subject` examples of `shape` (None: the config's), `epochs`."""
+
+    subjects: int = SUBJECTS
+    per_subject: int = 12  # RCN: folds above its batch of 64
+    epochs: int = 10
+    shape: tuple[int, ...] | None = None
+    shift: float = 0.5  # of the class's channel, on noise uniform in [-1, 1]
+
+
+# STRCN-A's matrices hold the top_p share of a face's pixels (921 at the paper's 30% of 64 x 48) over 30 frames,
+# STRCN-G's flows are 168 x 136: 132 rows and 12 columns (132 for STRCN-G's 4, 4, 4, 2 pools) after the valid
+# 5 x 5 Conv1 keep every pool of Table I. Five subjects, one per fold of the configs' subject_kfold, of 6 clips:
+# one batch of 20 a fold and epoch.
+TINY = {
+    "rcn": Tiny(), "rcn_a": Tiny(), "rcn_f": Tiny(),
+    "strcn_a": Tiny(subjects=5, per_subject=6, epochs=15, shape=(132, 12, 3)),
+    "strcn_g": Tiny(subjects=5, per_subject=6, epochs=15, shape=(132, 132, 2), shift=1.0),
+}
 
 
 def config_of(method: str):
@@ -33,37 +55,42 @@ def config_of(method: str):
     return load_config(str(REPO / spec.config), list(spec.overrides))
 
 
-def tiny_clips(shape: tuple[int, ...], per_subject: int, signal: bool) -> Dataset:
-    """8 subjects' examples of noise, classes in a shuffled order; with `signal` the class shifts a channel's
-    mean, one a global average pool keeps: class 0 raises channel 0, class 1 lowers it, class 2 raises
+def tiny_clips(shape: tuple[int, ...], tiny: Tiny, signal: bool, seed: int = 0) -> Dataset:
+    """`tiny.subjects` subjects' examples of noise, classes in a shuffled order; with `signal` the class shifts a
+    channel's mean, one a global average pool keeps: class 0 raises channel 0, class 1 lowers it, class 2 raises
     channel 1. Float and centred on 0 for every model, STRCN-A's too (it takes float matrices as they are):
     on uint8 pixels (its build's, scaled by 1/255 to [0, 1]) STRCN-A fits this shift but does not carry it to
     held-out subjects in 10 epochs (docs/models.md, "Does each method learn?")."""
-    rng = np.random.default_rng(0)
-    n = SUBJECTS * per_subject
+    rng = np.random.default_rng(seed)
+    n = tiny.subjects * tiny.per_subject
     label = rng.permutation(np.arange(n) % 3).astype(np.int32)
     x = rng.uniform(-1, 1, (n, *shape))
     if signal:
         channel, sign = np.array([0, 0, 1])[label], np.array([1, -1, 1])[label]
-        x[np.arange(n), ..., channel] += 0.5 * sign[:, None, None]
+        x[np.arange(n), ..., channel] += tiny.shift * sign[:, None, None]
     return Dataset(
-        x=x.astype(np.float32), label=label, subject=np.repeat([f"s{i}" for i in range(SUBJECTS)], per_subject),
+        x=x.astype(np.float32), label=label,
+        subject=np.repeat([f"s{i}" for i in range(tiny.subjects)], tiny.per_subject),
         dataset=np.full(n, "tiny"), sample_id=np.array([f"c{i:02d}" for i in range(n)]),
         class_names=("negative", "positive", "surprise"),
     )
 
 
-def held_out_accuracy(method: str, signal: bool) -> float:
-    config = config_of(method)
-    config.train.epochs = EPOCHS
-    clips = tiny_clips(INPUT_SHAPE.get(method, tuple(config.data.input_shape)), PER_SUBJECT[method], signal)
+def held_out_accuracy(method: str, signal: bool, seed: int = 0) -> float:
+    config, tiny = config_of(method), TINY[method]
+    config.train.epochs = tiny.epochs
+    clips = tiny_clips(tiny.shape or tuple(config.data.input_shape), tiny, signal, seed)
     folds = protocols.folds_of_config(config.protocol, subjects=clips.subject, labels=clips.label)
     result = train_folds(config, clips, folds, FoldRun(progress=False))
     correct = result.test_logits.argmax(-1) == clips.label[result.test_index]
     return float(correct[result.test_valid].mean())
 
 
-@pytest.mark.parametrize("method", SINGLE_MODEL)
+@pytest.mark.parametrize("method", [
+    *(pytest.param(method, marks=pytest.mark.slow) for method in ("rcn", "rcn_a", "rcn_f")),
+    "strcn_a",  # measured 0.87, 0.87, 0.80 held out at 10 epochs over 3 data seeds; noise 0.23..0.37
+    "strcn_g",  # measured 0.93, 0.97 held out over 2 data seeds; noise 0.27, 0.43
+])
 def test_a_cpu_config_learns_a_visible_class_and_nothing_without_it(method):
     assert held_out_accuracy(method, signal=True) >= 0.8
     assert held_out_accuracy(method, signal=False) <= 0.55
@@ -134,6 +161,7 @@ STAGED_FRAMES = 3
 STAGED_EPOCHS = {"roi_cnn_lstm": {"cnn": 3, "lstm": 10}, "tlcnn": {"expressions": 1, "frames": 1, "clips": 3}}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", tuple(STAGED_EPOCHS))
 def test_a_staged_cpu_config_learns_a_visible_class_and_nothing_without_it(method):
     assert staged_held_out_accuracy(method, signal=True) >= 0.8

@@ -245,6 +245,7 @@ def test_bfloat16_computes_the_layers_in_bfloat16_and_keeps_the_weights_and_logi
         create_model(small("tlcnn", dtype="float16"), num_classes=3, input_shape=x.shape[1:], rngs=nnx.Rngs(0))
 
 
+@pytest.mark.slow  # bfloat16's layers are checked above, data off the device in tests/test_train.py
 def test_three_stages_learn_in_bfloat16_with_the_data_off_the_device():
     clips, images = tiny_data(True)
     config = tiny_config()
